@@ -1,0 +1,75 @@
+using StreamJsonRpc;
+
+namespace SentryVibe.Protocol;
+
+/// <summary>What the broker calls on a runner, over the "rpc" channel of the runner's link.</summary>
+[JsonRpcContract]
+public partial interface IRunnerService
+{
+    /// <summary>
+    /// Delivers one durable command. The runner records the id before it acts and answers a repeated id
+    /// with <see cref="CommandAck.Duplicate"/> without running it again.
+    /// </summary>
+    Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks the runner to accept the multiplexed channel <see cref="OpenPreviewChannel.Channel"/> and connect it
+    /// to the dev server of that project (and only that one).
+    /// </summary>
+    Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken);
+
+    Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken);
+}
+
+/// <summary>What a runner calls on the broker.</summary>
+[JsonRpcContract]
+public partial interface IBrokerService
+{
+    /// <summary>First call on every connection: protocol version, identity and capabilities.</summary>
+    Task<HelloReply> HelloAsync(RunnerHello hello, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Appends events from the runner's outbox. The reply is sent only after the rows are committed;
+    /// intake is idempotent on (runner, seq).
+    /// </summary>
+    Task<EventAck> PublishEventsAsync(EventBatch batch, CancellationToken cancellationToken);
+
+    /// <summary>Final outcome of a command the runner accepted earlier.</summary>
+    Task ReportCommandResultAsync(CommandResult result, CancellationToken cancellationToken);
+
+    Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken);
+}
+
+public sealed record RunnerHello(
+    int ProtocolVersion,
+    string RunnerId,
+    string Version,
+    string? Name = null,
+    string? Hostname = null,
+    IReadOnlyList<string>? Capabilities = null,
+    IReadOnlyList<string>? Agents = null,
+    string? PreviewProvider = null);
+
+public sealed record HelloReply(
+    int ProtocolVersion,
+    string BrokerId,
+    long CommittedThroughSeq, // highest seq of this runner already committed: the runner may drop its outbox up to it
+
+    string? PreviewDomain = null,
+    int HeartbeatSeconds = 5);
+
+public sealed record Heartbeat(DateTimeOffset SentAt, IReadOnlyList<Guid>? ActiveProjects = null);
+
+public sealed record EventBatch(IReadOnlyList<RunnerEvent> Events);
+
+public sealed record EventAck(long CommittedThroughSeq);
+
+public sealed record CommandEnvelope(Guid Id, RunnerCommand Command, DateTimeOffset? CreatedAt = null, string? TraceParent = null);
+
+public sealed record CommandAck(Guid CommandId, bool Accepted, bool Duplicate = false, string? Error = null);
+
+public sealed record CommandResult(Guid CommandId, bool Succeeded, string? Error = null);
+
+public sealed record OpenPreviewChannel(Guid ProjectId, string Channel);
+
+public sealed record PreviewChannelAck(bool Accepted, string? Error = null, int? Port = null);

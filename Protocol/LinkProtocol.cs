@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SentryVibe.Protocol;
+
+/// <summary>Constants of the runner link: path, channel names, version, limits.</summary>
+public static class LinkProtocol
+{
+    /// <summary>Bumped on breaking changes; additive changes keep it (contracts evolve by optional members).</summary>
+    public const int Version = 1;
+
+    public const string RunnerPath = "/runner";
+    public const string RpcChannel = "rpc";
+    public const string PreviewChannelPrefix = "preview/";
+
+    /// <summary>Largest single WebSocket message the broker accepts; a bigger one closes that link only.</summary>
+    public const int MaxMessageBytes = 8 * 1024 * 1024;
+
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>A runner not heard from for this long is offline.</summary>
+    public static readonly TimeSpan OfflineAfter = TimeSpan.FromSeconds(15);
+
+    public static string PreviewChannel(Guid connectionId) => PreviewChannelPrefix + connectionId.ToString("N");
+
+    /// <summary>The one serializer configuration of the wire, the event log and the public API.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = CreateJsonOptions();
+
+    public static JsonSerializerOptions CreateJsonOptions()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            AllowOutOfOrderMetadataProperties = true,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        };
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
+        return options;
+    }
+}
+
+/// <summary>Environment names of the seed that keep working (design decision 8).</summary>
+public static class SeedEnvironment
+{
+    public const string BrokerUrl = "RUNNER_BROKER_URL";
+    public const string SharedSecret = "RUNNER_SHARED_SECRET";
+    public const string RunnerId = "RUNNER_ID";
+    public const string WorkspaceRoot = "WORKSPACE_ROOT";
+    public const string DatabaseUrl = "DATABASE_URL";
+    public const string Port = "PORT";
+    public const string SentryVibeHome = "SENTRYVIBE_HOME";
+}
