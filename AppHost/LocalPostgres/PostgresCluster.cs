@@ -1,0 +1,283 @@
+// Runs a PostgreSQL cluster from the machine's server binaries: the AppHost's database when no container
+// runtime exists (design decision 2), and the throwaway clusters of the tests. One launcher for both.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using CliWrap;
+using CliWrap.Buffered;
+
+namespace SentryVibe.LocalPostgres;
+
+/// <summary>Where the PostgreSQL server binaries are, and as whom they must run.</summary>
+public sealed record PostgresBinaries(string BinDirectory, string? RunAsUser)
+{
+    public string InitDb => Path.Combine(BinDirectory, "initdb");
+    public string Postgres => Path.Combine(BinDirectory, "postgres");
+    public string PgCtl => Path.Combine(BinDirectory, "pg_ctl");
+
+    public const string InstallHint =
+        "PostgreSQL server binaries (initdb, postgres) were not found on PATH or in /usr/lib/postgresql/*/bin, and no container runtime is available: " +
+        "install them (Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install postgresql@16`) or install Docker/Podman, " +
+        "or point ConnectionStrings__sentryvibe / DATABASE_URL at an existing database.";
+
+    /// <summary>Finds <c>initdb</c> and <c>postgres</c> on PATH or in the newest /usr/lib/postgresql/*/bin; null when absent.</summary>
+    public static PostgresBinaries? Find()
+    {
+        var candidates = (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Concat(Directory.Exists("/usr/lib/postgresql")
+                ? Directory.GetDirectories("/usr/lib/postgresql")
+                    .OrderByDescending(d => int.TryParse(Path.GetFileName(d), out var v) ? v : 0)
+                    .Select(d => Path.Combine(d, "bin"))
+                : []);
+
+        foreach (var dir in candidates)
+        {
+            if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "postgres")))
+            {
+                // A PATH entry may hold wrappers (Debian's pg_wrapper): prefer the real binaries behind a symlink.
+                var real = new FileInfo(Path.Combine(dir, "postgres")).ResolveLinkTarget(returnFinalTarget: true);
+                var binDir = real is not null ? Path.GetDirectoryName(real.FullName)! : dir;
+                if (!File.Exists(Path.Combine(binDir, "initdb"))) binDir = dir;
+                return new PostgresBinaries(binDir, IsRoot ? UnprivilegedUser() : null);
+            }
+        }
+        return null;
+    }
+
+    public static bool IsRoot => OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? Environment.UserName == "root" || GetEuid() == 0 : false;
+
+    private static uint GetEuid()
+    {
+        try
+        {
+            var status = File.ReadAllLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+            return status is null ? uint.MaxValue : uint.Parse(status.Split('\t', StringSplitOptions.RemoveEmptyEntries)[2]);
+        }
+        catch (IOException) { return uint.MaxValue; }
+    }
+
+    /// <summary>PostgreSQL refuses to run as root; these machines run everything as root, so the server runs as this user.</summary>
+    private static string UnprivilegedUser()
+    {
+        var passwd = File.Exists("/etc/passwd") ? File.ReadAllLines("/etc/passwd") : [];
+        if (passwd.Any(l => l.StartsWith("postgres:", StringComparison.Ordinal))) return "postgres";
+        if (passwd.Any(l => l.StartsWith("sentryvibe:", StringComparison.Ordinal))) return "sentryvibe";
+        var result = Cli.Wrap("useradd").WithArguments(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "sentryvibe"])
+            .WithValidation(CommandResultValidation.None).ExecuteBufferedAsync().GetAwaiter().GetResult();
+        return result.IsSuccess ? "sentryvibe" : throw new InvalidOperationException(
+            $"Running as root and no unprivileged user exists for PostgreSQL; useradd failed: {result.StandardError.Trim()}");
+    }
+
+    /// <summary>The command line that runs <paramref name="program"/> as <see cref="RunAsUser"/> (or directly when not root).</summary>
+    public (string FileName, IReadOnlyList<string> Arguments) AsServiceUser(string program, IEnumerable<string> arguments) =>
+        RunAsUser is null
+            ? (program, arguments.ToList())
+            // setpriv execs in place (no fork): the process we start is the server itself, so signals reach it
+            // and its exit is reaped by us, not left as a zombie holding postmaster.pid.
+            : ("setpriv", ["--reuid", RunAsUser, "--regid", RunAsUser, "--init-groups", "--", program, .. arguments]);
+}
+
+/// <summary>One data directory and the server that runs on it.</summary>
+public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirectory) : IAsyncDisposable
+{
+    public const string SuperUser = "postgres";
+
+    private Process? _server;
+
+    public PostgresBinaries Binaries { get; } = binaries;
+    public string DataDirectory { get; } = Path.GetFullPath(dataDirectory);
+    public int Port { get; private set; }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static string ConnectionString(int port, string database, string host = "127.0.0.1") =>
+        $"Host={host};Port={port};Username={SuperUser};Database={database}";
+
+    public string ConnectionStringFor(string database) => ConnectionString(Port, database);
+
+    /// <summary>
+    /// Makes the data directory usable: runs initdb once (as the unprivileged user when root), and removes a
+    /// <c>postmaster.pid</c> left by a killed server so a second start reuses the data.
+    /// </summary>
+    public async Task PrepareAsync(CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(DataDirectory);
+        if (Binaries.RunAsUser is { } user)
+        {
+            await GrantAsync(user, cancellationToken);
+        }
+
+        if (!File.Exists(Path.Combine(DataDirectory, "PG_VERSION")))
+        {
+            var (file, args) = Binaries.AsServiceUser(Binaries.InitDb,
+                ["-D", DataDirectory, "-U", SuperUser, "--auth=trust", "--encoding=UTF8", "--no-instructions"]);
+            var result = await Cli.Wrap(file).WithArguments(args)
+                .WithValidation(CommandResultValidation.None)
+                .ExecuteBufferedAsync(cancellationToken);
+            if (!result.IsSuccess)
+            {
+                throw new InvalidOperationException($"initdb failed for {DataDirectory}: {result.StandardError.Trim()}");
+            }
+        }
+
+        RemoveStalePidFile();
+    }
+
+    /// <summary>Arguments of the server process for a given port: loopback TCP only, no Unix socket to clash on.</summary>
+    public IReadOnlyList<string> ServerArguments(int port) =>
+    [
+        "-D", DataDirectory,
+        "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "-c", "listen_addresses=127.0.0.1",
+        "-c", "unix_socket_directories=",
+        "-c", "max_connections=200",
+        "-c", "fsync=on",
+    ];
+
+    /// <summary>Starts the server on a free port (tests; the AppHost runs it as an Aspire executable resource instead).</summary>
+    public async Task StartAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        await PrepareAsync(cancellationToken);
+        Port = FreePort();
+        var (file, args) = Binaries.AsServiceUser(Binaries.Postgres, ServerArguments(Port));
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var log = new StringBuilder();
+        _server = Process.Start(psi) ?? throw new InvalidOperationException("Could not start postgres.");
+        _server.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
+        _server.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
+        _server.BeginErrorReadLine();
+        _server.BeginOutputReadLine();
+
+        try
+        {
+            await WaitUntilAcceptingAsync(Port, timeout ?? TimeSpan.FromSeconds(30), () => _server.HasExited, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            string text;
+            lock (log) text = log.ToString();
+            await StopAsync();
+            throw new InvalidOperationException($"postgres did not start on port {Port}: {e.Message}\n{text}", e);
+        }
+    }
+
+    /// <summary>Waits until the server answers a real startup handshake on the port.</summary>
+    public static async Task WaitUntilAcceptingAsync(int port, TimeSpan timeout, Func<bool>? exited = null, CancellationToken cancellationToken = default)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (exited?.Invoke() == true) throw new InvalidOperationException("the server process exited");
+            if (await AnswersAsync(port, cancellationToken)) return;
+            if (deadline.Elapsed > timeout) throw new TimeoutException($"no answer within {timeout.TotalSeconds:0} s");
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    // An SSLRequest packet: a live server answers 'S' or 'N' at once, one still starting closes or refuses.
+    private static async Task<bool> AnswersAsync(int port, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+            var stream = client.GetStream();
+            await stream.WriteAsync(new byte[] { 0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F }, cancellationToken);
+            var buffer = new byte[1];
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            cts.CancelAfter(TimeSpan.FromSeconds(2));
+            var read = await stream.ReadAsync(buffer, cts.Token);
+            return read == 1 && buffer[0] is (byte)'S' or (byte)'N';
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Fast shutdown (SIGINT), then a kill if it lingers.</summary>
+    public async Task StopAsync()
+    {
+        if (_server is null) return;
+        var server = _server;
+        _server = null;
+        try
+        {
+            if (!server.HasExited)
+            {
+                // SIGINT is PostgreSQL's "fast" shutdown.
+                await Cli.Wrap("kill").WithArguments(["-INT", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+                    .WithValidation(CommandResultValidation.None).ExecuteAsync();
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+                try { await server.WaitForExitAsync(cts.Token); }
+                catch (OperationCanceledException) { server.Kill(entireProcessTree: true); }
+            }
+        }
+        finally
+        {
+            server.Dispose();
+        }
+    }
+
+    /// <summary>Kills the server without a shutdown, as a crash would (fault tests).</summary>
+    public void Kill()
+    {
+        if (_server is { HasExited: false } server)
+        {
+            server.Kill(entireProcessTree: true);
+            server.WaitForExit();
+        }
+    }
+
+    /// <summary>A killed server leaves postmaster.pid behind; the next start refuses while it names a live process.</summary>
+    public void RemoveStalePidFile()
+    {
+        var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
+        if (!File.Exists(pidFile)) return;
+        var firstLine = File.ReadLines(pidFile).FirstOrDefault();
+        if (int.TryParse(firstLine, out var pid) && IsPostgresProcess(pid)) return;
+        File.Delete(pidFile);
+    }
+
+    private static bool IsPostgresProcess(int pid)
+    {
+        try
+        {
+            // /proc/<pid>/stat: "pid (comm) state ..."; a zombie (Z) is dead even though its pid still answers.
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            var comm = stat[(stat.IndexOf('(') + 1)..close];
+            var state = stat[(close + 2)..].FirstOrDefault();
+            return comm.StartsWith("postgres", StringComparison.Ordinal) && state is not 'Z' and not 'X';
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return true; }
+    }
+
+    private async Task GrantAsync(string user, CancellationToken cancellationToken)
+    {
+        // The service user owns the data directory and needs to traverse (not read) every folder above it.
+        await Cli.Wrap("chown").WithArguments(["-R", $"{user}:", DataDirectory]).ExecuteAsync(cancellationToken);
+        await Cli.Wrap("chmod").WithArguments(["700", DataDirectory]).ExecuteAsync(cancellationToken);
+        for (var dir = Directory.GetParent(DataDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (OperatingSystem.IsWindows()) break;
+            var mode = File.GetUnixFileMode(dir.FullName);
+            if (!mode.HasFlag(UnixFileMode.OtherExecute))
+            {
+                File.SetUnixFileMode(dir.FullName, mode | UnixFileMode.OtherExecute);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+}
