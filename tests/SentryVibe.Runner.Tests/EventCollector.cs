@@ -68,3 +68,19 @@ public sealed class EventCollector : IEventSink
     public static string Describe(IEnumerable<ProjectEvent> events) =>
         string.Join("\n", events.Select(e => "  " + e));
 }
+
+public static class EventListExtensions
+{
+    /// <summary>Position of this very event object (reference identity, not record equality).</summary>
+    public static int IndexOf(this IReadOnlyList<ProjectEvent> events, ProjectEvent item)
+    {
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (ReferenceEquals(events[i], item))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+}
