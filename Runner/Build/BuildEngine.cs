@@ -184,7 +184,10 @@ public sealed class BuildEngine : IAsyncDisposable
             {
                 return "No build is running for this project.";
             }
-            job.Cancel();
+            for (var j = job; j is not null; j = j.Previous)
+            {
+                j.Cancel();
+            }
             return null;
         }
     }
@@ -218,7 +221,10 @@ public sealed class BuildEngine : IAsyncDisposable
             {
                 return null; // already being deleted
             }
-            previous?.Cancel();
+            for (var j = previous; j is not null; j = j.Previous)
+            {
+                j.Cancel();
+            }
             _jobs[command.ProjectId] = job;
         }
         job.Start(() => RunJobAsync(job, async ct =>
@@ -243,7 +249,16 @@ public sealed class BuildEngine : IAsyncDisposable
             }
             if (_jobs.TryGetValue(projectId, out var busy))
             {
-                return busy.Kind == JobKind.Delete ? "The project is being deleted." : "The project is busy with another build; wait for it or cancel it.";
+                if (busy.Kind == JobKind.Delete)
+                {
+                    return "The project is being deleted.";
+                }
+                if (kind == JobKind.Restore)
+                {
+                    return "The project is busy with a build; wait for it or cancel it before restoring.";
+                }
+                // A follow-up sent while the previous turn is finishing (or running) runs right after it.
+                job.Previous = busy;
             }
             if (_reservedSlugs.TryGetValue(slug, out var other) && other != projectId)
             {
@@ -261,6 +276,12 @@ public sealed class BuildEngine : IAsyncDisposable
         var slotHeld = false;
         try
         {
+            if (job.Previous is { } previous)
+            {
+                await previous.Completion;
+                job.Previous = null;
+                job.Token.ThrowIfCancellationRequested();
+            }
             if (job.UsesSlot)
             {
                 slotHeld = await AcquireSlotAsync(job);
@@ -271,6 +292,10 @@ public sealed class BuildEngine : IAsyncDisposable
                 }
             }
             await work(job.Token);
+        }
+        catch (OperationCanceledException) when (job.Token.IsCancellationRequested)
+        {
+            await PublishAsync(job.ProjectId, new BuildCancelled("Cancelled before it started."));
         }
         catch (Exception e)
         {
@@ -707,6 +732,9 @@ public sealed class BuildEngine : IAsyncDisposable
         public CancellationToken Token => _cts.Token;
 
         public TaskCompletionSource SlotGranted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The project's job this one waits for (a follow-up queued behind a running turn).</summary>
+        public Job? Previous { get; set; }
 
         public Task Completion => _completion.Task;
 
