@@ -28,6 +28,16 @@ public static class Eventually
     public static Task WaitAsync(Func<Task<bool>> probe, TimeSpan timeout, string what, TimeSpan? interval = null) =>
         WaitAsync<object>(async () => await probe() ? true : null, timeout, what, interval);
 
-    public static Task WaitAsync(Func<bool> probe, TimeSpan timeout, string what, TimeSpan? interval = null) =>
-        WaitAsync(() => Task.FromResult(probe()), timeout, what, interval);
+    /// <summary>Waits for <paramref name="probe"/>; on timeout the message carries what <paramref name="diagnostics"/> says.</summary>
+    public static async Task WaitAsync(Func<bool> probe, TimeSpan timeout, string what, Func<string>? diagnostics = null)
+    {
+        try
+        {
+            await WaitAsync(() => Task.FromResult(probe()), timeout, what, TimeSpan.FromMilliseconds(20));
+        }
+        catch (TimeoutException e) when (diagnostics is not null)
+        {
+            throw new TimeoutException(e.Message + "\n" + diagnostics(), e);
+        }
+    }
 }

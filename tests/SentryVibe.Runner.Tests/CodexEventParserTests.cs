@@ -1,0 +1,47 @@
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Agents;
+
+namespace SentryVibe.Runner.Tests;
+
+public sealed class CodexEventParserTests
+{
+    [Fact]
+    public void Codex_jsonl_becomes_messages_tool_uses_todos_and_usage()
+    {
+        var parser = new CodexEventParser("/p");
+        string[] lines =
+        [
+            """{"type":"thread.started","thread_id":"th_1"}""",
+            """{"type":"turn.started"}""",
+            """{"type":"item.completed","item":{"id":"item_0","type":"reasoning","text":"thinking"}}""",
+            """{"type":"item.started","item":{"id":"item_1","type":"todo_list","items":[{"text":"Create app","completed":false},{"text":"Style","completed":false}]}}""",
+            """{"type":"item.started","item":{"id":"item_2","type":"command_execution","command":"bash -lc 'npm install'","aggregated_output":"","status":"in_progress"}}""",
+            """{"type":"item.completed","item":{"id":"item_2","type":"command_execution","command":"bash -lc 'npm install'","aggregated_output":"added 3 packages","exit_code":0,"status":"completed"}}""",
+            """{"type":"item.completed","item":{"id":"item_3","type":"file_change","changes":[{"path":"/p/src/App.tsx","kind":"update"}],"status":"completed"}}""",
+            """{"type":"item.updated","item":{"id":"item_1","type":"todo_list","items":[{"text":"Create app","completed":true},{"text":"Style","completed":true}]}}""",
+            """{"type":"item.completed","item":{"id":"item_4","type":"agent_message","text":"All done."}}""",
+            """{"type":"turn.completed","usage":{"input_tokens":1000,"cached_input_tokens":200,"output_tokens":300}}""",
+        ];
+        var events = lines.SelectMany(parser.Parse).ToList();
+
+        Assert.Equal("th_1", parser.ThreadId);
+        Assert.True(parser.Completed);
+        Assert.Equal(1200, parser.InputTokens);
+        Assert.Equal(300, parser.OutputTokens);
+        Assert.Equal("All done.", Assert.Single(events.OfType<AgentMessage>()).Text);
+        var bash = events.OfType<ToolUse>().Where(t => t.Name == "Bash").ToList();
+        Assert.Equal([ToolStatuses.Running, ToolStatuses.Succeeded], bash.Select(b => b.Status));
+        Assert.Equal("added 3 packages", bash[1].ResultSummary);
+        Assert.Contains(events.OfType<ToolUse>(), t => t.Name == "Edit" && t.InputSummary == "update src/App.tsx");
+        Assert.All(events.OfType<TodosUpdated>().Last().Todos, t => Assert.Equal(TodoStatuses.Completed, t.Status));
+    }
+
+    [Fact]
+    public void A_failed_turn_reports_its_error()
+    {
+        var parser = new CodexEventParser();
+        parser.Parse("""{"type":"turn.failed","error":{"message":"stream disconnected"}}""");
+        Assert.Equal("stream disconnected", parser.Error);
+        Assert.False(parser.Completed);
+    }
+}
