@@ -1,5 +1,33 @@
+using SentryVibe.Data;
+using SentryVibe.Web.Apis;
+using SentryVibe.Web.Components;
+using SentryVibe.Web.Extensions;
+
 var builder = WebApplication.CreateBuilder(args);
+
 builder.AddServiceDefaults();
+builder.AddSentryVibeDb();
+builder.AddApplicationServices();
+
 var app = builder.Build();
+
+await app.MigrateDatabaseAsync();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseAntiforgery();
+
 app.MapDefaultEndpoints();
+app.MapStaticAssets().AllowAnonymous();
+app.MapLoginApi();
+app.MapTemplatesApi();
+app.MapRunnersApi();
+app.MapProjectsApi();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+
 app.Run();
+
+/// <summary>Entry point type, visible to WebApplicationFactory in the tests.</summary>
+public partial class Program;

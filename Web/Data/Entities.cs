@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using SentryVibe.Protocol;
 
 namespace SentryVibe.Data;
@@ -29,6 +31,10 @@ public sealed class Project
     public DateTimeOffset UpdatedAt { get; set; }
     /// <summary>Id of the last event applied to this row.</summary>
     public long LastEventId { get; set; }
+    /// <summary>Set when the user asked to delete it: a delete-project command is queued and the project takes no more commands.</summary>
+    public DateTimeOffset? DeleteRequestedAt { get; set; }
+    /// <summary>Set when the runner reported project-deleted (or the delete command expired): a tombstone, hidden everywhere.</summary>
+    public DateTimeOffset? DeletedAt { get; set; }
 }
 
 public sealed class DevServerState
@@ -79,6 +85,9 @@ public sealed class RunnerToken
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }
     public DateTimeOffset? LastUsedAt { get; set; }
+
+    /// <summary>The stored form of a token: SHA-256 of its UTF-8 bytes, the "svr_" prefix included. Web and Broker both use this.</summary>
+    public static byte[] HashOf(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 }
 
 public sealed class Command

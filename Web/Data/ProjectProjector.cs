@@ -90,6 +90,9 @@ public static class ProjectProjector
                     d.PreviewUrl = stopped ? null : d.PreviewUrl;
                 });
                 break;
+            case ProjectDeleted:
+                project.DeletedAt ??= at;
+                break;
             case CommandFailed cf when cf.CommandType is CommandTypes.StartBuild or CommandTypes.FollowUp:
                 project.Status = ProjectStatuses.Failed;
                 project.StatusReason = cf.Reason;

@@ -1,0 +1,35 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace SentryVibe.Web.Extensions;
+
+/// <summary>The <c>SentryVibe</c> configuration section (env <c>SentryVibe__ApiToken</c> etc.).</summary>
+public sealed class SentryVibeOptions
+{
+    public const string Section = "SentryVibe";
+
+    /// <summary>Bearer token of <c>/api</c> and the secret behind the UI's login. The AppHost generates it.</summary>
+    [Required(ErrorMessage = "SentryVibe:ApiToken is not set (environment variable SentryVibe__ApiToken); the AppHost generates one.")]
+    [MinLength(16, ErrorMessage = "SentryVibe:ApiToken must be at least 16 characters.")]
+    public string ApiToken { get; set; } = "";
+
+    /// <summary>Domain under which the broker serves previews (<c>{previewId}.{PreviewDomain}</c>).</summary>
+    public string? PreviewDomain { get; set; }
+
+    /// <summary>How long a queued command waits for its runner before it expires with a visible reason.</summary>
+    public TimeSpan CommandTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Runner that gets the commands when no runner has ever registered (the AppHost's local runner).</summary>
+    public string DefaultRunnerId { get; set; } = "local";
+
+    /// <summary>Comment lines on idle event streams, so proxies keep them open; also the safety re-query period.</summary>
+    public TimeSpan SseKeepAlive { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often queued commands are checked for expiry.</summary>
+    public TimeSpan ExpiryScanInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Largest JSON request body /api accepts (413 beyond).</summary>
+    public int MaxRequestBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Largest prompt, in UTF-8 bytes.</summary>
+    public int MaxPromptBytes { get; set; } = 32 * 1024;
+}
