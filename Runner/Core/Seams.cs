@@ -40,3 +40,18 @@ public interface IPreviewUrlProvider
     /// <summary>Called when the dev server stops.</summary>
     Task StopAsync(Guid projectId);
 }
+
+/// <summary>Starts and stops a project's dev server (the command handler and the build engine call it).</summary>
+public interface IDevServerControl
+{
+    Task StartAsync(Guid projectId, string? previewId, CancellationToken ct);
+    Task StopAsync(Guid projectId, CancellationToken ct);
+}
+
+/// <summary>Where a project lives on this machine and how it is run; implemented by the build engine.</summary>
+public interface IProjectLocator
+{
+    ProjectLocation? Find(Guid projectId);
+}
+
+public sealed record ProjectLocation(Guid ProjectId, string Path, string? RunCommand, string? Framework, string? PortArgument, int? DefaultPort);
