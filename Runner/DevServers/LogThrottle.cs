@@ -5,7 +5,7 @@ namespace SentryVibe.Runner.DevServers;
 public sealed class LogThrottle(int maxLinesPerSecond)
 {
     private readonly object _gate = new();
-    private long _windowStartMs = long.MinValue;
+    private long? _windowStartMs;
     private int _sentInWindow;
     private int _dropped;
 
@@ -47,7 +47,7 @@ public sealed class LogThrottle(int maxLinesPerSecond)
 
     private void Roll(long nowMs, List<string> output)
     {
-        if (nowMs - _windowStartMs < 1000)
+        if (_windowStartMs is { } start && nowMs - start < 1000)
         {
             return;
         }
