@@ -2,6 +2,7 @@
 // and makes sure none outlives the runner — on host shutdown, on process exit and on Ctrl+C.
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using CliWrap;
 using CliWrap.Builders;
 using Microsoft.Extensions.Hosting;
@@ -69,6 +70,7 @@ public sealed class ProcessSupervisor : IHostedService, IAsyncDisposable, IDispo
     private readonly ConcurrentDictionary<Guid, SupervisedProcess> _processes = new();
     private readonly ILogger<ProcessSupervisor> _logger;
     private readonly TimeSpan _gracePeriod;
+    private readonly List<PosixSignalRegistration> _signals = [];
     private int _disposed;
 
     public ProcessSupervisor(ILogger<ProcessSupervisor>? logger = null, TimeSpan? gracePeriod = null)
@@ -77,6 +79,19 @@ public sealed class ProcessSupervisor : IHostedService, IAsyncDisposable, IDispo
         _gracePeriod = gracePeriod ?? DefaultGracePeriod;
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
         Console.CancelKeyPress += OnCancelKeyPress;
+
+        // Without a host, SIGTERM (service managers, `kill`) and SIGHUP (terminal closed) end .NET without raising
+        // ProcessExit, so they get their own handler; it does not cancel the signal, so a host still shuts down.
+        foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT })
+        {
+            try
+            {
+                _signals.Add(PosixSignalRegistration.Create(signal, _ => OnProcessExit(this, EventArgs.Empty)));
+            }
+            catch (PlatformNotSupportedException)
+            {
+            }
+        }
     }
 
     /// <summary>
@@ -186,6 +201,10 @@ public sealed class ProcessSupervisor : IHostedService, IAsyncDisposable, IDispo
         }
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         Console.CancelKeyPress -= OnCancelKeyPress;
+        foreach (var registration in _signals)
+        {
+            registration.Dispose();
+        }
         await StopAllAsync();
     }
 
@@ -201,7 +220,19 @@ public sealed class ProcessSupervisor : IHostedService, IAsyncDisposable, IDispo
         }
     }
 
-    private void OnProcessExit(object? sender, EventArgs e) => KillAll();
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        // A signal or a plain exit without the host's graceful stop: a short interrupt-then-kill, as the runtime
+        // allows only a few seconds here.
+        try
+        {
+            StopAllAsync(TimeSpan.FromSeconds(2)).Wait(TimeSpan.FromSeconds(3));
+        }
+        finally
+        {
+            KillAll();
+        }
+    }
 
     private void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
     {
