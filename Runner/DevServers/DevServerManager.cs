@@ -217,8 +217,16 @@ public sealed class DevServerManager(
         {
             int? ready = null;
             var announcedAt = (long?)null;
+            var startedAt = Environment.TickCount64;
+            var noticed = false;
             while (ready is null && !ct.IsCancellationRequested && !devServer.Completion.IsCompleted)
             {
+                if (!noticed && Environment.TickCount64 - startedAt >= (long)options.Value.SlowStartNotice.TotalMilliseconds)
+                {
+                    noticed = true;
+                    s.AddLine($"[sentryvibe] Still waiting for the dev server to accept connections on port {s.Port} " +
+                        "(or to print its local URL). If it uses another port, make its run command honour PORT or the port argument.", "stderr");
+                }
                 if (await AcceptsAsync(s.Port!.Value, ct))
                 {
                     ready = s.Port;

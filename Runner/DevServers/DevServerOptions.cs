@@ -20,6 +20,9 @@ public sealed class DevServerOptions
     /// <summary>Time a dev server gets to exit after SIGINT before its process tree is killed.</summary>
     public TimeSpan StopGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>After this long without a listening port, the log says what the runner is waiting for.</summary>
+    public TimeSpan SlowStartNotice { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>A port announced in the output but not (yet) accepting connections is reported after this long.</summary>
     public TimeSpan OutputPortTrustDelay { get; set; } = TimeSpan.FromSeconds(5);
 }

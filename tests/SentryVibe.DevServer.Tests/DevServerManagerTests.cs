@@ -176,6 +176,20 @@ public sealed class DevServerManagerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_server_that_never_listens_gets_a_notice_in_its_log_instead_of_silence()
+    {
+        await ReplaceHarnessAsync(new DevServerHarness(configure: o => o.SlowStartNotice = TimeSpan.FromMilliseconds(500)));
+        _folder.Write("server.js", "console.log('warming up'); setInterval(() => {}, 1000);");
+        var project = _harness.Locator.Add(_folder.Path, "node server.js");
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var notice = await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.Contains("Still waiting"), Timeout);
+
+        Assert.Equal("stderr", notice.Stream);
+        Assert.Empty(_harness.Events.For<PortDetected>(project.ProjectId));
+    }
+
+    [Fact]
     public async Task Commands_with_shell_operators_are_refused()
     {
         var project = _harness.Locator.Add(_folder.Path, "npm run build && rm -rf ~");
