@@ -51,3 +51,11 @@ public interface IDevServerControl
 
     Task StopAsync(Guid projectId, CancellationToken cancellationToken);
 }
+
+/// <summary>Where a project lives on this machine and how it is run; implemented by the build engine.</summary>
+public interface IProjectLocator
+{
+    ProjectLocation? Find(Guid projectId);
+}
+
+public sealed record ProjectLocation(Guid ProjectId, string Path, string? RunCommand, string? Framework, string? PortArgument, int? DefaultPort);

@@ -1,0 +1,464 @@
+// One dev server per project: install when needed, pick the port, run the template's command under the supervisor,
+// stream its output, detect readiness, hand out the preview URL, report the exit.
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Threading.Channels;
+using CliWrap;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Previews;
+
+namespace SentryVibe.Runner.DevServers;
+
+public sealed class DevServerManager(
+    ProcessSupervisor supervisor,
+    IProjectLocator locator,
+    IEventSink events,
+    IPreviewUrlProvider previews,
+    IOptions<DevServerOptions> options,
+    ILogger<DevServerManager>? logger = null) : IDevServerControl, IPreviewTargets, IHostedService
+{
+    public static class Reasons
+    {
+        public const string Crashed = "crashed";
+        public const string Stopped = "stopped";
+        public const string InstallFailed = "install-failed";
+    }
+
+    private readonly ConcurrentDictionary<Guid, Session> _sessions = new();
+    private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
+    private readonly PortAllocator _ports = new();
+    private readonly ILogger _logger = logger ?? NullLogger<DevServerManager>.Instance;
+
+    /// <summary>
+    /// Starts (or restarts) the project's dev server. Returns once it is under way; installation, readiness and the
+    /// preview URL are reported as events. Throws <see cref="DevServerException"/> for requests it refuses.
+    /// </summary>
+    public async Task StartAsync(Guid projectId, string? previewId, CancellationToken ct)
+    {
+        var location = locator.Find(projectId)
+            ?? throw new DevServerException($"Project {projectId} is not on this runner.");
+        if (!Directory.Exists(location.Path))
+        {
+            throw new DevServerException($"The project folder {location.Path} does not exist.");
+        }
+        var plan = Plan(location);
+
+        var gate = _gates.GetOrAdd(projectId, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            await StopSessionAsync(projectId);
+            var session = new Session(projectId, previewId, location, plan, options.Value);
+            _sessions[projectId] = session;
+            session.Publisher = Task.Run(() => PublishAsync(session));
+            session.Completion = Task.Run(() => RunAsync(session));
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async Task StopAsync(Guid projectId, CancellationToken ct)
+    {
+        var gate = _gates.GetOrAdd(projectId, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            await StopSessionAsync(projectId);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>The port a preview channel may connect to: the running dev server's, else nothing.</summary>
+    public int? GetDevServerPort(Guid projectId) =>
+        _sessions.TryGetValue(projectId, out var s) && s.DevServer is { Completion.IsCompleted: false }
+            ? s.DetectedPort ?? s.Port
+            : null;
+
+    Task IHostedService.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Runner shutdown: every dev server stops (and says so) before the supervisor sweeps what is left.</summary>
+    async Task IHostedService.StopAsync(CancellationToken cancellationToken)
+    {
+        var all = Task.WhenAll(_sessions.Keys.Select(StopSessionAsync));
+        await Task.WhenAny(all, Task.Delay(Timeout.Infinite, cancellationToken));
+    }
+
+    private async Task StopSessionAsync(Guid projectId)
+    {
+        if (!_sessions.TryGetValue(projectId, out var session))
+        {
+            return;
+        }
+        session.RequestStop();
+        if (session.Current is { } process)
+        {
+            await supervisor.StopAsync(process, options.Value.StopGracePeriod);
+        }
+        await session.Completion;
+        _sessions.TryRemove(new KeyValuePair<Guid, Session>(projectId, session));
+    }
+
+    private async Task RunAsync(Session s)
+    {
+        string? reason = null;
+        int? exitCode = null;
+        try
+        {
+            if (s.Plan.Install is { } install)
+            {
+                s.Emit(new DevServerStarting(install.Display, null, "installing"));
+                var installer = StartProcess(s, "npm install", install, port: null);
+                var result = await installer.Completion;
+                if (s.StopRequested)
+                {
+                    (exitCode, reason) = (result.ExitCode, Reasons.Stopped);
+                    return;
+                }
+                if (result.ExitCode != 0 || result.Error is not null)
+                {
+                    if (result.Error is not null)
+                    {
+                        s.AddLine(result.Error.Message, "stderr");
+                    }
+                    (exitCode, reason) = (result.ExitCode, Reasons.InstallFailed);
+                    return;
+                }
+            }
+
+            s.Port = _ports.Reserve(options.Value.PreferDefaultPort ? s.Location.DefaultPort : null);
+            var run = s.Plan.RunWithPort(s.Port.Value);
+            s.Emit(new DevServerStarting(run.Display, s.Port, "starting"));
+            var devServer = StartProcess(s, "dev-server", run, s.Port);
+            s.DevServer = devServer;
+
+            using var readinessCts = new CancellationTokenSource();
+            var readiness = WatchReadinessAsync(s, devServer, readinessCts.Token);
+            var flushing = FlushLogSummariesAsync(s, readinessCts.Token);
+            var exit = await devServer.Completion;
+            await readinessCts.CancelAsync();
+            await Task.WhenAll(readiness, flushing);
+            if (s.PreviewStarted)
+            {
+                await previews.StopAsync(s.ProjectId);
+            }
+            if (exit.Error is not null)
+            {
+                s.AddLine(exit.Error.Message, "stderr");
+            }
+            (exitCode, reason) = (exit.ExitCode, s.StopRequested || exit.StopRequested ? Reasons.Stopped : Reasons.Crashed);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "Dev server of project {ProjectId} failed to start", s.ProjectId);
+            s.AddLine(ex.Message, "stderr");
+            reason = s.StopRequested ? Reasons.Stopped : Reasons.Crashed;
+        }
+        finally
+        {
+            if (s.Throttle.Flush(Environment.TickCount64, final: true) is { } summary)
+            {
+                s.Emit(new DevServerLog(summary));
+            }
+            s.Emit(new DevServerExited(exitCode, s.LastLines(), reason ?? Reasons.Crashed));
+            s.Events.Writer.TryComplete();
+            await s.Publisher;
+            if (s.Port is { } port)
+            {
+                _ports.Release(port);
+            }
+        }
+    }
+
+    private SupervisedProcess StartProcess(Session s, string name, PlannedCommand planned, int? port)
+    {
+        var environment = new Dictionary<string, string?>(planned.Environment.Select(kv => KeyValuePair.Create(kv.Key, (string?)kv.Value)))
+        {
+            ["BROWSER"] = "none",
+            ["FORCE_COLOR"] = "0",
+            ["NO_COLOR"] = "1",
+            ["NEXT_TELEMETRY_DISABLED"] = "1",
+            ["ASTRO_TELEMETRY_DISABLED"] = "1",
+        };
+        if (port is not null)
+        {
+            environment["PORT"] = port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        var command = Cli.Wrap(planned.Program)
+            .WithArguments(planned.Arguments)
+            .WithWorkingDirectory(s.Location.Path)
+            .WithEnvironmentVariables(environment)
+            .WithStandardOutputPipe(PipeTarget.ToDelegate(line => s.AddLine(line, "stdout")))
+            .WithStandardErrorPipe(PipeTarget.ToDelegate(line => s.AddLine(line, "stderr")));
+        var process = supervisor.Start(name, s.ProjectId, command);
+        s.Current = process;
+        if (s.StopRequested)
+        {
+            // Stop arrived while we were starting: the stopper may have missed this process.
+            _ = supervisor.StopAsync(process, options.Value.StopGracePeriod);
+        }
+        return process;
+    }
+
+    private async Task WatchReadinessAsync(Session s, SupervisedProcess devServer, CancellationToken ct)
+    {
+        try
+        {
+            int? ready = null;
+            var announcedAt = (long?)null;
+            var startedAt = Environment.TickCount64;
+            var noticed = false;
+            while (ready is null && !ct.IsCancellationRequested && !devServer.Completion.IsCompleted)
+            {
+                if (!noticed && Environment.TickCount64 - startedAt >= (long)options.Value.SlowStartNotice.TotalMilliseconds)
+                {
+                    noticed = true;
+                    s.AddLine($"[sentryvibe] Still waiting for the dev server to accept connections on port {s.Port} " +
+                        "(or to print its local URL). If it uses another port, make its run command honour PORT or the port argument.", "stderr");
+                }
+                if (await AcceptsAsync(s.Port!.Value, ct))
+                {
+                    ready = s.Port;
+                    break;
+                }
+                if (s.AnnouncedPort is { } announced && announced != s.Port)
+                {
+                    announcedAt ??= Environment.TickCount64;
+                    if (await AcceptsAsync(announced, ct)
+                        || Environment.TickCount64 - announcedAt >= (long)options.Value.OutputPortTrustDelay.TotalMilliseconds)
+                    {
+                        ready = announced;
+                        break;
+                    }
+                }
+                await Task.WhenAny(s.PortAnnounced, Task.Delay(150, ct));
+            }
+            if (ready is null || ct.IsCancellationRequested)
+            {
+                return;
+            }
+
+            s.DetectedPort = ready;
+            string url;
+            var provider = previews.Name;
+            try
+            {
+                s.PreviewStarted = true;
+                url = await previews.StartAsync(s.ProjectId, s.PreviewId, ready.Value, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The app runs; only the public URL failed. Say why and fall back to the local address.
+                s.AddLine($"[sentryvibe] The {previews.Name} preview could not start: {ex.Message}", "stderr");
+                url = $"http://localhost:{ready.Value}/";
+                provider = PreviewProviders.Local;
+            }
+            s.Emit(new PortDetected(ready.Value, url, provider));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task FlushLogSummariesAsync(Session s, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                if (s.Throttle.Flush(Environment.TickCount64) is { } summary)
+                {
+                    s.Emit(new DevServerLog(summary));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task<bool> AcceptsAsync(int port, CancellationToken ct)
+    {
+        foreach (var address in new[] { IPAddress.Loopback, IPAddress.IPv6Loopback })
+        {
+            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromMilliseconds(500));
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token);
+                return true;
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException && !ct.IsCancellationRequested)
+            {
+            }
+        }
+        return false;
+    }
+
+    private async Task PublishAsync(Session s)
+    {
+        await foreach (var body in s.Events.Reader.ReadAllAsync())
+        {
+            try
+            {
+                await events.PublishAsync(s.ProjectId, body);
+            }
+            catch (Exception ex)
+            {
+                _logger.LogWarning(ex, "Could not publish {Event} for project {ProjectId}", body.GetType().Name, s.ProjectId);
+            }
+        }
+    }
+
+    private DevServerPlan Plan(ProjectLocation location)
+    {
+        try
+        {
+            var runCommand = location.RunCommand ?? RunCommandFromPackageJson(location.Path)
+                ?? throw new DevServerException($"The project at {location.Path} has no run command (and its package.json no dev or start script).");
+            var run = CommandLine.Parse(runCommand);
+            var portArgument = string.IsNullOrWhiteSpace(location.PortArgument) ? [] : CommandLine.Split(location.PortArgument);
+
+            var needsInstall = File.Exists(Path.Combine(location.Path, "package.json"))
+                && !Directory.Exists(Path.Combine(location.Path, "node_modules"));
+            PlannedCommand? install = null;
+            if (needsInstall)
+            {
+                var parsed = CommandLine.Parse(options.Value.InstallCommand);
+                install = new PlannedCommand(parsed.Program, parsed.Arguments, parsed.Environment);
+            }
+            return new DevServerPlan(install, run, portArgument);
+        }
+        catch (FormatException ex)
+        {
+            throw new DevServerException(ex.Message, ex);
+        }
+    }
+
+    private static string? RunCommandFromPackageJson(string folder)
+    {
+        var path = Path.Combine(folder, "package.json");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        if (doc.RootElement.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == JsonValueKind.Object)
+        {
+            if (scripts.TryGetProperty("dev", out _))
+            {
+                return "npm run dev";
+            }
+            if (scripts.TryGetProperty("start", out _))
+            {
+                return "npm start";
+            }
+        }
+        return null;
+    }
+
+    private sealed record PlannedCommand(string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> Environment)
+    {
+        public string Display => string.Join(' ', Arguments.Select(Quote).Prepend(Program));
+
+        private static string Quote(string a) => a.Length == 0 || a.Any(char.IsWhiteSpace) ? $"\"{a}\"" : a;
+    }
+
+    private sealed record DevServerPlan(PlannedCommand? Install, CommandLine Run, IReadOnlyList<string> PortArgument)
+    {
+        /// <summary>
+        /// The run command with the template's port argument ("-- --port {port}") appended; when the run command
+        /// already passes "--" through npm, the port argument's own "--" is dropped so the port still reaches the tool.
+        /// </summary>
+        public PlannedCommand RunWithPort(int port)
+        {
+            var portArgs = PortArgument.Select(a => a.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+            if (Run.Arguments.Contains("--") && PortArgument.FirstOrDefault() == "--")
+            {
+                portArgs = portArgs.Skip(1);
+            }
+            return new PlannedCommand(Run.Program, Run.Arguments.Concat(portArgs).ToList(), Run.Environment);
+        }
+    }
+
+    private sealed class Session(Guid projectId, string? previewId, ProjectLocation location, DevServerPlan plan, DevServerOptions options)
+    {
+        private readonly Queue<string> _lastLines = new();
+        private readonly object _gate = new();
+        private readonly TaskCompletionSource _portAnnounced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly int _maxLastLines = Math.Max(1, options.LastLines);
+        private volatile bool _stopRequested;
+
+        public Guid ProjectId { get; } = projectId;
+        public string? PreviewId { get; } = previewId;
+        public ProjectLocation Location { get; } = location;
+        public DevServerPlan Plan { get; } = plan;
+        public LogThrottle Throttle { get; } = new(Math.Max(1, options.MaxLogLinesPerSecond));
+        public Channel<ProjectEvent> Events { get; } = Channel.CreateUnbounded<ProjectEvent>(new() { SingleReader = true });
+        public Task Publisher { get; set; } = Task.CompletedTask;
+        public Task Completion { get; set; } = Task.CompletedTask;
+        public volatile SupervisedProcess? Current;
+        public volatile SupervisedProcess? DevServer;
+        public int? Port { get; set; }
+        public int? DetectedPort { get; set; }
+        public int? AnnouncedPort { get; private set; }
+        public Task PortAnnounced => _portAnnounced.Task;
+        public bool PreviewStarted { get; set; }
+        public bool StopRequested => _stopRequested;
+
+        public void RequestStop() => _stopRequested = true;
+
+        public void Emit(ProjectEvent body) => Events.Writer.TryWrite(body);
+
+        public void AddLine(string raw, string stream)
+        {
+            var line = OutputPortDetector.StripAnsi(raw).TrimEnd();
+            if (line.Length == 0)
+            {
+                return;
+            }
+            if (line.Length > 2000)
+            {
+                line = line[..2000] + "…";
+            }
+            lock (_gate)
+            {
+                _lastLines.Enqueue(line);
+                while (_lastLines.Count > _maxLastLines)
+                {
+                    _lastLines.Dequeue();
+                }
+                if (AnnouncedPort is null && OutputPortDetector.Detect(line) is { } port)
+                {
+                    AnnouncedPort = port;
+                    _portAnnounced.TrySetResult();
+                }
+            }
+            foreach (var accepted in Throttle.Offer(line, Environment.TickCount64))
+            {
+                Emit(new DevServerLog(accepted, stream));
+            }
+        }
+
+        public IReadOnlyList<string> LastLines()
+        {
+            lock (_gate)
+            {
+                return _lastLines.ToList();
+            }
+        }
+    }
+}

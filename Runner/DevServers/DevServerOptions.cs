@@ -1,0 +1,31 @@
+namespace SentryVibe.Runner.DevServers;
+
+/// <summary>Dev server behaviour; bound from the "DevServers" configuration section.</summary>
+public sealed class DevServerOptions
+{
+    public const string SectionName = "DevServers";
+
+    /// <summary>Output lines per second that become dev-server-log events; the rest are summarised.</summary>
+    public int MaxLogLinesPerSecond { get; set; } = 40;
+
+    /// <summary>How many of the last output lines a dev-server-exited event carries.</summary>
+    public int LastLines { get; set; } = 30;
+
+    /// <summary>Use the template's default port when it is free (stable local URLs); otherwise any free port.</summary>
+    public bool PreferDefaultPort { get; set; } = true;
+
+    /// <summary>Runs first when the project has a package.json but no node_modules.</summary>
+    public string InstallCommand { get; set; } = "npm install --no-audit --no-fund";
+
+    /// <summary>Time a dev server gets to exit after SIGINT before its process tree is killed.</summary>
+    public TimeSpan StopGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>After this long without a listening port, the log says what the runner is waiting for.</summary>
+    public TimeSpan SlowStartNotice { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A port announced in the output but not (yet) accepting connections is reported after this long.</summary>
+    public TimeSpan OutputPortTrustDelay { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>A dev server request the runner refuses, with the reason the user sees.</summary>
+public sealed class DevServerException(string message, Exception? inner = null) : Exception(message, inner);

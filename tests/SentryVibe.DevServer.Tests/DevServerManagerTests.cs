@@ -1,0 +1,246 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Previews;
+
+namespace SentryVibe.DevServer.Tests;
+
+public sealed class DevServerManagerTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private readonly TempFolder _folder = new();
+    private DevServerHarness _harness = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await _harness.DisposeAsync();
+        _folder.Dispose();
+    }
+
+    [Fact]
+    public async Task A_node_server_gets_a_free_port_passed_in_and_is_reported_with_a_local_url()
+    {
+        var project = ServerProject("--port {port}");
+
+        await _harness.Manager.StartAsync(project.ProjectId, "ignored", CancellationToken.None);
+        var detected = await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+
+        var starting = _harness.Events.For<DevServerStarting>(project.ProjectId).Single();
+        Assert.Equal("starting", starting.Phase);
+        Assert.Equal(starting.Port, detected.Port);
+        Assert.Equal($"node server.js --port {detected.Port}", starting.Command);
+        Assert.Equal($"http://localhost:{detected.Port}/", detected.PreviewUrl);
+        Assert.Equal("local", detected.Provider);
+        Assert.Equal(detected.Port, _harness.Manager.GetDevServerPort(project.ProjectId));
+        using var http = new HttpClient();
+        Assert.Contains("<div id=\"root\"></div>", await http.GetStringAsync($"http://127.0.0.1:{detected.Port}/"));
+    }
+
+    [Fact]
+    public async Task The_relay_provider_reports_the_preview_host_of_the_broker()
+    {
+        await ReplaceHarnessAsync(new DevServerHarness(new RelayPreviewUrlProvider(Options.Create(DevServerHarness.RelayOptions()))));
+        var project = ServerProject(portArgument: null);
+
+        await _harness.Manager.StartAsync(project.ProjectId, "k3x9q2", CancellationToken.None);
+        var detected = await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+
+        Assert.Equal("http://k3x9q2.preview.localhost:5080/", detected.PreviewUrl);
+        Assert.Equal("relay", detected.Provider);
+        Assert.Equal(detected.Port, _harness.Manager.GetDevServerPort(project.ProjectId));
+    }
+
+    [Fact]
+    public async Task A_server_that_ignores_the_port_is_found_from_its_output()
+    {
+        var ownPort = FreePort();
+        _folder.Write("server.js", NodeScripts.FixedPort(ownPort));
+        var project = _harness.Locator.Add(_folder.Path, "node server.js", "--port {port}");
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var detected = await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+
+        Assert.Equal(ownPort, detected.Port);
+        Assert.Equal(ownPort, _harness.Manager.GetDevServerPort(project.ProjectId));
+        // Colour codes are stripped before lines leave the runner.
+        Assert.Contains(_harness.Events.For<DevServerLog>(project.ProjectId), l => l.Line == $"  ➜  Local:   http://localhost:{ownPort}/");
+    }
+
+    [Fact]
+    public async Task A_crash_is_reported_with_its_exit_code_and_last_lines_and_leaves_no_process()
+    {
+        var trigger = Path.Combine(_folder.Path, "crash-now");
+        _folder.Write("crash.js", NodeScripts.Crash);
+        var project = _harness.Locator.Add(_folder.Path, $"node crash.js {trigger}");
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.StartsWith("grandchild "), Timeout);
+        var tree = Processes.TreeOf(DevServerPid());
+
+        File.WriteAllText(trigger, "");
+        var exited = await _harness.Events.WaitForAsync<DevServerExited>(project.ProjectId, timeout: Timeout);
+
+        Assert.Equal(1, exited.ExitCode);
+        Assert.Equal("crashed", exited.Reason);
+        Assert.Contains("booting", exited.LastLines);
+        Assert.Contains("Error: missing config file app.config.js", exited.LastLines);
+        Assert.Empty(Processes.StillAlive(tree));
+        Assert.Null(_harness.Manager.GetDevServerPort(project.ProjectId));
+        Assert.IsType<DevServerExited>(_harness.Events.For(project.ProjectId)[^1]);
+    }
+
+    [Fact]
+    public async Task Stop_reports_stopped_and_leaves_no_process_behind()
+    {
+        var project = ServerProject("--port {port}");
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+        await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.StartsWith("grandchild "), Timeout);
+        var tree = Processes.TreeOf(DevServerPid());
+        Assert.True(tree.Count >= 3);
+
+        await _harness.Manager.StopAsync(project.ProjectId, CancellationToken.None).WaitAsync(Timeout);
+
+        var exited = await _harness.Events.WaitForAsync<DevServerExited>(project.ProjectId, timeout: Timeout);
+        Assert.Equal("stopped", exited.Reason);
+        Assert.Empty(Processes.StillAlive(tree));
+        Assert.Empty(_harness.Supervisor.List());
+        Assert.Null(_harness.Manager.GetDevServerPort(project.ProjectId));
+    }
+
+    [Fact]
+    public async Task Starting_again_restarts_the_one_dev_server_of_the_project()
+    {
+        var project = ServerProject("--port {port}");
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+        var firstPid = DevServerPid();
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, skip: 1, timeout: Timeout);
+
+        Assert.Equal("stopped", Assert.Single(_harness.Events.For<DevServerExited>(project.ProjectId)).Reason);
+        Assert.Null(ProcessTable.Get(firstPid));
+        var running = Assert.Single(_harness.Supervisor.List());
+        Assert.NotEqual(firstPid, running.ProcessId);
+    }
+
+    [Fact]
+    public async Task A_project_without_node_modules_is_installed_first()
+    {
+        _folder.Write("package.json", """{ "name": "tiny", "version": "1.0.0", "private": true, "scripts": { "dev": "node server.js" } }""");
+        _folder.Write("server.js", NodeScripts.Server);
+        var project = _harness.Locator.Add(_folder.Path, runCommand: null);
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: TimeSpan.FromSeconds(90));
+
+        var phases = _harness.Events.For<DevServerStarting>(project.ProjectId);
+        Assert.Equal(["installing", "starting"], phases.Select(p => p.Phase));
+        Assert.StartsWith("npm install", phases[0].Command);
+        Assert.Equal("npm run dev", phases[1].Command);
+    }
+
+    [Fact]
+    public async Task A_failing_install_is_reported_as_install_failed_and_nothing_is_started()
+    {
+        _folder.Write("package.json", """{ "name": "broken", "version": "1.0.0", "private": true, "dependencies": { "nothing-here": "file:./does-not-exist.tgz" } }""");
+        var project = _harness.Locator.Add(_folder.Path, "npm run dev");
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var exited = await _harness.Events.WaitForAsync<DevServerExited>(project.ProjectId, timeout: TimeSpan.FromSeconds(90));
+
+        Assert.Equal("install-failed", exited.Reason);
+        Assert.NotEqual(0, exited.ExitCode);
+        Assert.NotEmpty(exited.LastLines);
+        Assert.DoesNotContain(_harness.Events.For<DevServerStarting>(project.ProjectId), s => s.Phase == "starting");
+    }
+
+    [Fact]
+    public async Task A_chatty_server_is_rate_limited_with_a_summary_line()
+    {
+        await ReplaceHarnessAsync(new DevServerHarness(configure: o => o.MaxLogLinesPerSecond = 50));
+        _folder.Write("server.js", NodeScripts.Chatty);
+        var project = _harness.Locator.Add(_folder.Path, "node server.js");
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+        var summary = await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.Contains("not shown"), Timeout);
+
+        var logs = _harness.Events.For<DevServerLog>(project.ProjectId);
+        Assert.InRange(logs.Count, 10, 300);
+        Assert.Matches(@"\d+ more lines not shown", summary.Line);
+    }
+
+    [Fact]
+    public async Task A_server_that_never_listens_gets_a_notice_in_its_log_instead_of_silence()
+    {
+        await ReplaceHarnessAsync(new DevServerHarness(configure: o => o.SlowStartNotice = TimeSpan.FromMilliseconds(500)));
+        _folder.Write("server.js", "console.log('warming up'); setInterval(() => {}, 1000);");
+        var project = _harness.Locator.Add(_folder.Path, "node server.js");
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var notice = await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.Contains("Still waiting"), Timeout);
+
+        Assert.Equal("stderr", notice.Stream);
+        Assert.Empty(_harness.Events.For<PortDetected>(project.ProjectId));
+    }
+
+    [Fact]
+    public async Task Commands_with_shell_operators_are_refused()
+    {
+        var project = _harness.Locator.Add(_folder.Path, "npm run build && rm -rf ~");
+
+        var ex = await Assert.ThrowsAsync<DevServerException>(() => _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None));
+
+        Assert.Contains("without a shell", ex.Message);
+        Assert.Empty(_harness.Supervisor.List());
+    }
+
+    [Fact]
+    public async Task An_unknown_project_is_refused_with_a_reason()
+    {
+        var ex = await Assert.ThrowsAsync<DevServerException>(() => _harness.Manager.StartAsync(Guid.NewGuid(), null, CancellationToken.None));
+
+        Assert.Contains("not on this runner", ex.Message);
+    }
+
+    [Fact]
+    public async Task Runner_exit_stops_dev_servers_and_their_children()
+    {
+        var project = ServerProject("--port {port}");
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.StartsWith("grandchild "), Timeout);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+        var tree = Processes.TreeOf(DevServerPid());
+
+        await _harness.Supervisor.DisposeAsync().AsTask().WaitAsync(Timeout);
+
+        Assert.Empty(Processes.StillAlive(tree));
+        Assert.Equal("stopped", (await _harness.Events.WaitForAsync<DevServerExited>(project.ProjectId, timeout: Timeout)).Reason);
+    }
+
+    private Runner.Core.ProjectLocation ServerProject(string? portArgument)
+    {
+        _folder.Write("server.js", NodeScripts.Server);
+        return _harness.Locator.Add(_folder.Path, "node server.js", portArgument);
+    }
+
+    private int DevServerPid() => Assert.Single(_harness.Supervisor.List(), p => p.Name == "dev-server").ProcessId;
+
+    private async Task ReplaceHarnessAsync(DevServerHarness harness)
+    {
+        await _harness.DisposeAsync();
+        _harness = harness;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
