@@ -47,6 +47,7 @@ public static class BuildServiceCollectionExtensions
         services.AddSingleton<IAgent, NoneAgent>();
         services.TryAddSingleton<AgentCatalog>();
 
+        services.TryAddSingleton<IProjectLocator, ProjectLocator>();
         services.TryAddSingleton<BuildEngine>();
         services.TryAddSingleton<ICommandHandler, ProjectCommandHandler>();
         return services;
