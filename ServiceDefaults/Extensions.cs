@@ -1,5 +1,6 @@
 // The standard Aspire service defaults: OpenTelemetry, health checks, service discovery, resilience.
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -18,6 +19,7 @@ public static class Extensions
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry();
+        builder.AddSentryWhenConfigured();
         builder.AddDefaultHealthChecks();
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>
@@ -64,6 +66,36 @@ public static class Extensions
         if (useOtlpExporter)
         {
             builder.Services.AddOpenTelemetry().UseOtlpExporter();
+        }
+        return builder;
+    }
+
+    /// <summary>
+    /// With <c>SENTRY_DSN</c> set, errors and traces also go to Sentry, as in the original; OpenTelemetry stays
+    /// as it is. Without it nothing changes.
+    /// </summary>
+    public static TBuilder AddSentryWhenConfigured<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var dsn = builder.Configuration["SENTRY_DSN"] ?? builder.Configuration["Sentry:Dsn"];
+        if (string.IsNullOrWhiteSpace(dsn)) return builder;
+
+        void Configure(Sentry.SentryOptions o)
+        {
+            o.Dsn = dsn;
+            o.Environment = builder.Environment.EnvironmentName.ToLowerInvariant();
+            o.Release = builder.Configuration["SENTRY_RELEASE"] ?? typeof(Extensions).Assembly.GetName().Version?.ToString();
+            o.TracesSampleRate = double.TryParse(builder.Configuration["SENTRY_TRACES_SAMPLE_RATE"], System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate : 1.0;
+            o.SendDefaultPii = false;
+            o.ServerName = builder.Environment.ApplicationName;
+        }
+
+        if (builder is WebApplicationBuilder web)
+        {
+            web.WebHost.UseSentry(o => Configure(o));
+        }
+        else
+        {
+            builder.Logging.AddSentry(o => Configure(o));
         }
         return builder;
     }
