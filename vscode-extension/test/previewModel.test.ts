@@ -134,3 +134,14 @@ describe('PreviewModel', () => {
     assert.equal(m.projectStatus, 'building');
   });
 });
+
+describe('event shape of SentryVibe Web', () => {
+  it('Reads_the_log_row_with_the_typed_body_under_data', () => {
+    const data = JSON.stringify({ id: 42, type: 'tool-use', projectId: 'p1', timestamp: '2026-11-25T21:00:00Z', data: { type: 'tool-use', toolUseId: 'tu1', name: 'Write', inputSummary: 'src/App.tsx', status: 'running' } });
+    const e = parseEventMessage({ event: 'tool-use', data, lastEventId: '42' });
+    assert.equal(e?.type, 'tool-use');
+    assert.equal(e?.seq, 42);
+    assert.equal(e?.timestamp, '2026-11-25T21:00:00Z');
+    assert.equal(e?.type === 'tool-use' ? `${e.name} ${e.inputSummary} ${e.status}` : '', 'Write src/App.tsx running');
+  });
+});
