@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildRunnerLaunch, findRepoRoot, isSentryVibeRepo, splitCommand } from '../src/core/runnerLaunch';
+import { buildRunnerLaunch, findOnPath, findRepoRoot, isSentryVibeRepo, splitCommand } from '../src/core/runnerLaunch';
 
 describe('runner launch', () => {
   it('Runs_the_installed_runner_with_broker_and_token_as_separate_arguments', () => {
@@ -54,5 +54,22 @@ describe('runner launch', () => {
 
   it('Refuses_to_build_a_command_without_a_broker_url', () => {
     assert.throws(() => buildRunnerLaunch({ brokerUrl: '  ' }), /broker URL/);
+  });
+});
+
+describe('findOnPath', () => {
+  it('Finds_an_executable_on_PATH_or_by_path_and_says_undefined_otherwise', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sv-bin-'));
+    try {
+      const exe = path.join(dir, 'sentryvibe-runner');
+      fs.writeFileSync(exe, '#!/bin/sh\n', { mode: 0o755 });
+      assert.equal(findOnPath('sentryvibe-runner', { PATH: `/nonexistent:${dir}` }, 'linux'), exe);
+      assert.equal(findOnPath(exe, { PATH: '' }, 'linux'), exe);
+      assert.equal(findOnPath('sentryvibe-runner', { PATH: '/nonexistent' }, 'linux'), undefined);
+      fs.writeFileSync(path.join(dir, 'runner.CMD'), '');
+      assert.equal(findOnPath('runner', { Path: dir, PATHEXT: '.EXE;.CMD' }, 'win32'), path.join(dir, 'runner.CMD'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@
 // channel and the preview panel so a project has one SSE connection.
 import type { Project } from './api';
 import type { SentryVibeClient } from './client';
-import { ApiError } from './client';
+import { ApiError, UnreachableError } from './client';
 import type { ProjectEvent } from './events';
 import { PreviewModel } from './previewModel';
 import type { FollowStatus } from './sse';
@@ -88,6 +88,9 @@ export class ProjectFeed {
       // A snapshot never moves the event cursor backwards.
       this.model.lastSeq = Math.max(seq, this.model.lastSeq);
     } catch (e) {
+      // A blip while following (Web restarting) is not worth an error state: the stream reconnects and the
+      // next refresh catches up. Before the first snapshot there is nothing else to show.
+      if (e instanceof UnreachableError && this.project) return;
       this.model.setApiError(e instanceof ApiError && e.status === 404 ? 'This project no longer exists.' : (e as Error).message);
     }
     this.emitChange();

@@ -96,3 +96,29 @@ export function splitCommand(command: string): string[] {
 function quoteForDisplay(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * Where `executable` would be found: itself when it is a path, else the first match on PATH (with PATHEXT on
+ * Windows). Undefined when it is not there, so the user hears why instead of a terminal that dies at once.
+ */
+export function findOnPath(executable: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string | undefined {
+  const isFile = (p: string) => {
+    try {
+      return fs.statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const exts = platform === 'win32' ? ['', ...(env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean)] : [''];
+  if (executable.includes('/') || (platform === 'win32' && executable.includes('\\'))) {
+    return exts.map((e) => executable + e).find(isFile);
+  }
+  const dirs = (env.PATH ?? env.Path ?? '').split(platform === 'win32' ? ';' : ':').filter(Boolean);
+  for (const dir of dirs) {
+    for (const ext of exts) {
+      const candidate = path.join(dir, executable + ext);
+      if (isFile(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}

@@ -65,20 +65,20 @@ export class ConnectionManager implements vscode.Disposable {
     } catch {
       current = undefined;
     }
-    let webUrl = current?.webUrl;
-    if (!webUrl) {
-      webUrl = await vscode.window.showInputBox({
-        title: 'SentryVibe: Sign In (1/2)',
-        prompt: `URL of SentryVibe Web (no ${appHostFilePath()} found)`,
-        placeHolder: 'https://sentryvibe.example.com',
-        ignoreFocusOut: true,
-        validateInput: (v) => (/^https?:\/\/\S+$/.test(v.trim()) ? undefined : 'An http(s) URL'),
-      });
-      if (!webUrl) return;
-      await config.update('webUrl', webUrl.trim(), vscode.ConfigurationTarget.Global);
-    }
+    // Pre-filled with what is in use (settings or apphost.json); only a changed URL is written to settings.
+    const entered = await vscode.window.showInputBox({
+      title: 'SentryVibe: Sign In (1/2)',
+      prompt: current ? 'URL of SentryVibe Web' : `URL of SentryVibe Web (no ${appHostFilePath()} found)`,
+      value: current?.webUrl ?? '',
+      placeHolder: 'https://sentryvibe.example.com',
+      ignoreFocusOut: true,
+      validateInput: (v) => (/^https?:\/\/\S+$/.test(v.trim()) ? undefined : 'An http(s) URL'),
+    });
+    if (!entered) return;
+    const webUrl = entered.trim().replace(/\/+$/, '');
+    if (webUrl !== current?.webUrl) await config.update('webUrl', webUrl, vscode.ConfigurationTarget.Global);
     const token = await vscode.window.showInputBox({
-      title: 'SentryVibe: Sign In',
+      title: 'SentryVibe: Sign In (2/2)',
       prompt: `API token for ${webUrl} (kept in VS Code's secret storage)`,
       password: true,
       ignoreFocusOut: true,

@@ -48,6 +48,7 @@ class PreviewPanel {
   private frameOrigin?: string;
   private resolvedFor?: string;
   private probing?: string;
+  private reprobe?: ReturnType<typeof setTimeout>;
   private webviewReady = false;
   private disposed = false;
 
@@ -75,7 +76,7 @@ class PreviewPanel {
       if (isFromWebview(m)) void this.onMessage(m);
     }, null, this.disposables);
     this.disposables.push(this.runners.onDidChange((runners) => {
-      if (!this.model) return;
+      if (!this.model || !this.runners.known) return;
       this.model.setRunners(runners);
       void this.update();
     }));
@@ -89,7 +90,7 @@ class PreviewPanel {
     this.feedUse = await this.feeds.acquire(this.projectId, {
       onChange: (m) => {
         this.model = m;
-        m.setRunners(this.runners.runners);
+        if (this.runners.known) m.setRunners(this.runners.runners);
         void this.update();
       },
     });
@@ -135,12 +136,15 @@ class PreviewPanel {
 
   private async probe(url: string): Promise<void> {
     if (this.probing === url || !this.model) return;
+    if (this.reprobe) clearTimeout(this.reprobe);
     this.probing = url;
     try {
       const result = await probeUrl(url);
       if (this.model.previewUrl === url) {
         this.model.setReachability(result);
         void this.update();
+        // Keep trying while it does not answer, so the panel recovers by itself (relay back, server restarted).
+        if (!result.ok) this.reprobe = setTimeout(() => !this.disposed && void this.probe(url), 5_000);
       }
     } finally {
       this.probing = undefined;
@@ -202,6 +206,7 @@ class PreviewPanel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.reprobe) clearTimeout(this.reprobe);
     this.feedUse?.dispose();
     this.onDispose();
     for (const d of this.disposables) d.dispose();

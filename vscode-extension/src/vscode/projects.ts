@@ -21,6 +21,8 @@ const AGENT_INFO: Record<Agent, string> = {
 /** How long after the build ends the notification waits for the dev server before letting go. */
 const DEV_SERVER_WAIT_MS = 180_000;
 
+type Outcome = 'ready' | 'failed' | 'cancelled' | 'detached' | 'error';
+
 /** What a command receives: a tree node, a project, an id, or nothing (then it asks). */
 export type ProjectArg = { project: Project } | Project | string | undefined;
 
@@ -171,7 +173,7 @@ export class ProjectCommands {
           let endTimer: ReturnType<typeof setTimeout> | undefined;
           let use: { dispose(): void } | undefined;
           let finished = false;
-          const finish = (outcome: 'ready' | 'failed' | 'cancelled' | 'detached', model?: PreviewModel) => {
+          const finish = (outcome: Outcome, model?: PreviewModel, message?: string) => {
             if (finished) return;
             finished = true;
             if (endTimer) clearTimeout(endTimer);
@@ -179,7 +181,7 @@ export class ProjectCommands {
             use?.dispose();
             resolve();
             this.refreshTree();
-            void this.announce(project, outcome, model);
+            void this.announce(project, outcome, model, message);
           };
           token.onCancellationRequested(() => finish('detached'));
 
@@ -211,7 +213,14 @@ export class ProjectCommands {
           void this.feeds
             .acquire(
               project.id,
-              { onEvent, onChange: (m) => this.runners.setCurrentBuild(`${project.slug}: ${m.summary}`) },
+              {
+                onEvent,
+                onChange: (m) => {
+                  this.runners.setCurrentBuild(`${project.slug}: ${m.summary}`);
+                  const view = m.view();
+                  if (view.kind === 'api-error') finish('error', m, view.message);
+                },
+              },
               { fromStart: options.fromStart ? project : undefined },
             )
             .then((u) => {
@@ -222,9 +231,15 @@ export class ProjectCommands {
     );
   }
 
-  private async announce(project: Project, outcome: 'ready' | 'failed' | 'cancelled' | 'detached', model?: PreviewModel): Promise<void> {
+  private async announce(project: Project, outcome: Outcome, model?: PreviewModel, message?: string): Promise<void> {
     const name = project.name ?? project.slug;
     if (outcome === 'detached') return;
+    if (outcome === 'error') {
+      const choice = await vscode.window.showErrorMessage(`${name}: lost the build's event stream: ${message ?? 'unknown error'}`, 'Show Output', 'Open Preview');
+      if (choice === 'Show Output') this.feeds.output.show();
+      else if (choice === 'Open Preview') await this.panels.open(project.id, name);
+      return;
+    }
     const client = await this.connection.client().catch(() => undefined);
     const fresh = (await client?.getProject(project.id).catch(() => undefined)) ?? project;
     if (outcome === 'failed') {

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Runner } from '../core/api';
-import { buildRunnerLaunch, findRepoRoot } from '../core/runnerLaunch';
+import { NotConfiguredError } from '../core/discovery';
+import { buildRunnerLaunch, findOnPath, findRepoRoot } from '../core/runnerLaunch';
 import type { ConnectionManager } from './connection';
 
 const POLL_MS = 10_000;
@@ -16,7 +17,10 @@ export class RunnerManager implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<readonly Runner[]>();
   readonly onDidChange = this.changed.event;
   runners: readonly Runner[] = [];
+  /** False until a poll has succeeded: an empty list before that means "unknown", not "offline". */
+  known = false;
   private error?: string;
+  private notConfigured = false;
   private build?: string;
 
   constructor(private readonly connection: ConnectionManager) {
@@ -32,7 +36,6 @@ export class RunnerManager implements vscode.Disposable {
       }),
     );
     this.render();
-    this.item.show();
     void this.poll();
   }
 
@@ -50,9 +53,13 @@ export class RunnerManager implements vscode.Disposable {
     if (this.timer) clearTimeout(this.timer);
     try {
       const client = await this.connection.client();
+      this.notConfigured = false;
       this.runners = await client.listRunners();
+      this.known = true;
       this.error = undefined;
     } catch (e) {
+      this.notConfigured = e instanceof NotConfiguredError;
+      this.known = false;
       this.error = (e as Error).message;
     }
     this.render();
@@ -127,6 +134,14 @@ export class RunnerManager implements vscode.Disposable {
       if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'sentryvibe.runner');
       return false;
     }
+    if (!launch.fromSource && !findOnPath(launch.executable)) {
+      const choice = await vscode.window.showErrorMessage(
+        `"${launch.executable}" was not found on PATH. Install the SentryVibe runner, set "sentryvibe.runner.command" to its path, or open the SentryVibe repository to run it from source.`,
+        'Open Settings',
+      );
+      if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'sentryvibe.runner.command');
+      return false;
+    }
     // shellPath/shellArgs: the runner is the terminal's process, with its arguments passed as a vector.
     this.terminal = vscode.window.createTerminal({
       name: 'SentryVibe Runner',
@@ -160,6 +175,9 @@ export class RunnerManager implements vscode.Disposable {
 
   private render(): void {
     const online = this.online;
+    // Someone who never set SentryVibe up gets no warning in their status bar.
+    if (this.notConfigured) this.item.hide();
+    else this.item.show();
     if (this.error) {
       this.item.text = '$(debug-disconnect) SentryVibe';
       this.item.tooltip = `SentryVibe: ${this.error}`;
