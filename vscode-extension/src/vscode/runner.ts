@@ -21,6 +21,7 @@ export class RunnerManager implements vscode.Disposable {
   known = false;
   private error?: string;
   private notConfigured = false;
+  private disposed = false;
   private build?: string;
 
   constructor(private readonly connection: ConnectionManager) {
@@ -62,6 +63,7 @@ export class RunnerManager implements vscode.Disposable {
       this.known = false;
       this.error = (e as Error).message;
     }
+    if (this.disposed) return this.runners;
     this.render();
     this.changed.fire(this.runners);
     this.timer = setTimeout(() => void this.poll(), POLL_MS);
@@ -194,6 +196,7 @@ export class RunnerManager implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     if (this.timer) clearTimeout(this.timer);
     for (const d of this.disposables) d.dispose();
   }
