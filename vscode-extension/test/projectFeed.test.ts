@@ -69,3 +69,51 @@ describe('ProjectFeed', () => {
     assert.equal(feed.model.name, 'Todo App');
   });
 });
+
+describe('ProjectFeed from the start', () => {
+  it('Reports_every_event_once_even_when_a_snapshot_is_ahead_of_the_stream', async () => {
+    const log = [1, 2, 3, 4].map((id) => row(id, { type: 'build-log', message: `line ${id}` }));
+    let connections = 0;
+    const server = http.createServer((req, res) => {
+      if (req.url === '/api/projects/p1') {
+        // The snapshot already includes all four events.
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ id: 'p1', slug: 's', status: 'building', lastEventId: 4, todos: [], devServer: { status: 'stopped' } }));
+        return;
+      }
+      connections++;
+      const from = Number(req.headers['last-event-id'] ?? 0);
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('retry: 10\n\n');
+      // The first connection delivers two events, waits past the snapshot refresh, then drops.
+      const batch = log.filter((e) => e.id > from).slice(0, connections === 1 ? 2 : 4);
+      for (const e of batch) res.write(`id: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`);
+      if (connections === 1) setTimeout(() => res.socket?.destroy(), 600);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new SentryVibeClient({ webUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiToken: 't' });
+    const feed = new ProjectFeed('p1', async () => client, 'start');
+    const seen: number[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only saw ${seen.join(',')}`)), 5_000);
+        feed.subscribe({
+          onEvent: (e) => {
+            seen.push(e.seq!);
+            if (seen.length === 4) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+        void feed.start({ id: 'p1', slug: 's', status: 'pending' });
+      });
+    } finally {
+      feed.dispose();
+      await feed.done;
+      server.closeAllConnections();
+      server.close();
+    }
+    assert.deepEqual(seen, [1, 2, 3, 4]);
+    assert.equal(connections, 2);
+  });
+});

@@ -25,6 +25,7 @@ export class ProjectFeed {
   private abort?: AbortController;
   private refreshTimer?: ReturnType<typeof setTimeout>;
   private running?: Promise<void>;
+  private streamSeq = 0;
 
   constructor(
     readonly projectId: string,
@@ -52,6 +53,7 @@ export class ProjectFeed {
       after = this.model.lastSeq;
       if (after === 0) after = await this.lastStoredSeq();
       this.model.lastSeq = after;
+      this.streamSeq = after;
     } else if (initial) {
       this.project = initial;
       this.model.applySnapshot({ ...initial, lastEventId: 0 });
@@ -112,10 +114,16 @@ export class ProjectFeed {
   }
 
   private onEvent(e: ProjectEvent): void {
-    if (!this.model.applyEvent(e)) return;
+    // Two cursors: the stream's (each event reaches listeners once, even across reconnects) and the model's
+    // (a snapshot may already include an event that the stream delivers later; it must not be applied twice).
+    if (e.seq !== undefined) {
+      if (e.seq <= this.streamSeq) return;
+      this.streamSeq = e.seq;
+    }
+    const applied = this.model.applyEvent(e);
     for (const l of this.listeners) l.onEvent?.(e, this.model);
-    this.emitChange();
-    if (REFRESH_ON.has(e.type)) this.scheduleRefresh(300);
+    if (applied) this.emitChange();
+    if (applied && REFRESH_ON.has(e.type)) this.scheduleRefresh(300);
   }
 
   private scheduleRefresh(ms: number): void {
