@@ -128,8 +128,8 @@ export class RunnerManager implements vscode.Disposable {
         token: connection.runnerToken,
         command: config.get<string>('runner.command'),
         workspaceRoot,
+        // Only the options the runner CLI is known to take (run --broker --token); name and id stay its own default.
         repoRoot: findRepoRoot(folders),
-        runnerName: `${os.hostname()} (VS Code)`,
       });
     } catch (e) {
       const choice = await vscode.window.showErrorMessage((e as Error).message, 'Open Settings');
