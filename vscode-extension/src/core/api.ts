@@ -1,0 +1,75 @@
+// Shapes of the public Web API (design.md, "Public contract"). Optional members are optional on purpose:
+// the contract grows by adding fields, and the extension must not break on an older server.
+
+export type ProjectStatus = 'pending' | 'building' | 'ready' | 'failed' | 'cancelled';
+export type DevServerStatus = 'stopped' | 'starting' | 'running' | 'failed';
+export type Agent = 'claude-code' | 'codex' | 'anthropic' | 'none';
+export const AGENTS: readonly Agent[] = ['claude-code', 'codex', 'anthropic', 'none'];
+
+export interface Todo {
+  content: string;
+  status: 'pending' | 'in_progress' | 'completed' | string;
+  activeForm?: string | null;
+}
+
+export interface DevServer {
+  status: DevServerStatus | string;
+  port?: number | null;
+  previewUrl?: string | null;
+  provider?: string | null;
+  reason?: string | null;
+  exitCode?: number | null;
+  lastLines?: string[] | null;
+}
+
+export interface Project {
+  id: string;
+  slug: string;
+  name?: string;
+  prompt?: string;
+  status: ProjectStatus | string;
+  statusReason?: string | null;
+  templateId?: string | null;
+  runnerId?: string | null;
+  agent?: string | null;
+  path?: string | null;
+  runCommand?: string | null;
+  framework?: string | null;
+  todos?: Todo[] | null;
+  devServer?: DevServer | null;
+  lastEventId?: number | null;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+export interface Template {
+  id: string;
+  name: string;
+  description?: string;
+  framework?: string;
+}
+
+export interface Runner {
+  id: string;
+  name?: string | null;
+  status: 'online' | 'offline' | string;
+  lastSeenAt?: string | null;
+  version?: string | null;
+}
+
+export interface CreateProjectRequest {
+  prompt: string;
+  templateId?: string;
+  agent?: Agent;
+  runnerId?: string;
+}
+
+/** RFC 9457 problem details, with ASP.NET's validation `errors` map. */
+export interface ProblemDetails {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  errors?: Record<string, string[]>;
+  [key: string]: unknown;
+}

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { appHostFilePath, NotConfiguredError, readAppHost, resolveConnection, sentryVibeHome } from '../src/core/discovery';
+
+describe('apphost.json discovery', () => {
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  const appHost = { webUrl: 'http://localhost:5080/', brokerUrl: 'ws://localhost:5090', apiToken: 'apphost-token', previewDomain: 'preview.localhost:5090' };
+
+  beforeEach(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'sv-home-'));
+    env = { SENTRYVIBE_HOME: home, HOME: '/nonexistent-home' };
+  });
+  afterEach(() => fs.rmSync(home, { recursive: true, force: true }));
+
+  const write = (value: unknown) => fs.writeFileSync(path.join(home, 'apphost.json'), typeof value === 'string' ? value : JSON.stringify(value));
+
+  it('Uses_SENTRYVIBE_HOME_else_dot_sentryvibe_in_the_home_folder', () => {
+    assert.equal(appHostFilePath(env), path.join(home, 'apphost.json'));
+    assert.equal(sentryVibeHome({ HOME: '/home/ada' }), path.join('/home/ada', '.sentryvibe'));
+  });
+
+  it('Works_with_zero_settings_from_the_AppHost_file', async () => {
+    write(appHost);
+    const c = await resolveConnection({}, env);
+    assert.equal(c.webUrl, 'http://localhost:5080');
+    assert.equal(c.apiToken, 'apphost-token');
+    assert.equal(c.brokerUrl, 'ws://localhost:5090');
+    assert.equal(c.runnerToken, 'apphost-token');
+    assert.equal(c.previewDomain, 'preview.localhost:5090');
+    assert.deepEqual(c.source, { webUrl: 'apphost', apiToken: 'apphost', brokerUrl: 'apphost' });
+  });
+
+  it('Prefers_settings_then_the_signed_in_token_over_the_file', async () => {
+    write(appHost);
+    const signedIn = await resolveConnection({ signedInToken: 'secret' }, env);
+    assert.equal(signedIn.apiToken, 'secret');
+    assert.equal(signedIn.source.apiToken, 'secret');
+    const configured = await resolveConnection({ apiToken: 'from-settings', signedInToken: 'secret', runnerToken: 'rt', runnerBrokerUrl: 'wss://b' }, env);
+    assert.equal(configured.apiToken, 'from-settings');
+    assert.equal(configured.runnerToken, 'rt');
+    assert.equal(configured.brokerUrl, 'wss://b');
+  });
+
+  it('Never_sends_the_local_AppHost_token_to_another_configured_server', async () => {
+    write(appHost);
+    const c = await resolveConnection({ webUrl: 'https://sentryvibe.example.com' }, env);
+    assert.equal(c.webUrl, 'https://sentryvibe.example.com');
+    assert.equal(c.apiToken, undefined);
+    assert.equal(c.brokerUrl, undefined);
+    const same = await resolveConnection({ webUrl: 'http://localhost:5080' }, env);
+    assert.equal(same.apiToken, 'apphost-token');
+  });
+
+  it('Explains_what_to_do_when_nothing_is_configured', async () => {
+    await assert.rejects(resolveConnection({}, env), (e: unknown) => e instanceof NotConfiguredError && e.message.includes('apphost.json') && e.message.includes('AppHost'));
+  });
+
+  it('Reports_a_malformed_file_and_ignores_blank_fields', async () => {
+    write('{ not json');
+    await assert.rejects(readAppHost(path.join(home, 'apphost.json')), /not valid JSON/);
+    write('\uFEFF{"webUrl":"http://x:1","apiToken":"  "}');
+    assert.deepEqual(await readAppHost(path.join(home, 'apphost.json')), { webUrl: 'http://x:1', brokerUrl: undefined, apiToken: undefined, previewDomain: undefined });
+  });
+});
