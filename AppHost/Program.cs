@@ -31,6 +31,6 @@ var runner = builder.AddService<Projects.SentryVibe_Runner>("runner", home.Runne
     .WithEnvironmentIfSet("WORKSPACE_ROOT", home.WorkspaceRoot)
     .WaitFor(broker);
 
-builder.AddContractFile(home, web, broker, runner);
+builder.AddContractFile(home, db, web, broker, runner);
 
 builder.Build().Run();

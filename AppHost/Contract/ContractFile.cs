@@ -15,6 +15,7 @@ public sealed record AppHostContract(
     [property: JsonPropertyName("apiToken")] string ApiToken,
     [property: JsonPropertyName("previewDomain")] string PreviewDomain,
     [property: JsonPropertyName("loginUrl")] string LoginUrl,
+    [property: JsonPropertyName("postgresPort")] int? PostgresPort,
     [property: JsonPropertyName("pid")] int Pid,
     [property: JsonPropertyName("startedAt")] DateTimeOffset StartedAt);
 
@@ -22,18 +23,19 @@ public static class ContractFileExtensions
 {
     /// <summary>Writes apphost.json when every one of <paramref name="resources"/> is healthy.</summary>
     public static IDistributedApplicationBuilder AddContractFile(this IDistributedApplicationBuilder builder, SentryVibeHome home,
-        IResourceBuilder<IResourceWithEndpoints> web, IResourceBuilder<IResourceWithEndpoints> broker, params IResourceBuilder<IResource>[] resources)
+        IResourceBuilder<IResourceWithConnectionString> db, IResourceBuilder<IResourceWithEndpoints> web, IResourceBuilder<IResourceWithEndpoints> broker,
+        params IResourceBuilder<IResource>[] resources)
     {
         if (builder.ExecutionContext.IsPublishMode) return builder;
         builder.Services.AddHostedService(sp => new ContractFileWriter(
-            home, web.Resource, broker.Resource, [web.Resource, broker.Resource, .. resources.Select(r => r.Resource)],
+            home, db.Resource, web.Resource, broker.Resource, [web.Resource, broker.Resource, .. resources.Select(r => r.Resource)],
             sp.GetRequiredService<ResourceNotificationService>(), sp.GetRequiredService<ILogger<ContractFileWriter>>()));
         return builder;
     }
 }
 
 public sealed class ContractFileWriter(
-    SentryVibeHome home, IResourceWithEndpoints web, IResourceWithEndpoints broker, IReadOnlyList<IResource> resources,
+    SentryVibeHome home, IResourceWithConnectionString db, IResourceWithEndpoints web, IResourceWithEndpoints broker, IReadOnlyList<IResource> resources,
     ResourceNotificationService notifications, ILogger<ContractFileWriter> logger) : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
@@ -54,7 +56,7 @@ public sealed class ContractFileWriter(
         var brokerUrl = broker.GetEndpoint("http").Url;
         var loginUrl = $"{webUrl}/login?t={Uri.EscapeDataString(home.ApiToken)}";
         var contract = new AppHostContract(webUrl, brokerUrl, home.ApiToken, home.PreviewDomain, loginUrl,
-            Environment.ProcessId, DateTimeOffset.UtcNow);
+            await PostgresPortAsync(stoppingToken), Environment.ProcessId, DateTimeOffset.UtcNow);
         SentryVibeHome.WritePrivate(home.ContractFile, JsonSerializer.Serialize(contract, Json) + "\n");
         _written = true;
 
@@ -64,6 +66,20 @@ public sealed class ContractFileWriter(
         Console.WriteLine("      (contract: " + home.ContractFile + ")");
         Console.WriteLine();
         logger.LogInformation("SentryVibe is ready. Login URL: {LoginUrl} (written to {ContractFile})", loginUrl, home.ContractFile);
+    }
+
+    /// <summary>The database port for pg_dump and friends (docs/operations.md); null when it cannot be told.</summary>
+    private async Task<int?> PostgresPortAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var connectionString = await db.GetConnectionStringAsync(cancellationToken);
+            return connectionString is null ? null : new Npgsql.NpgsqlConnectionStringBuilder(connectionString).Port;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
