@@ -1,3 +1,36 @@
+// The system diagram: Postgres → Web (owns and migrates the schema) → Broker (runner links, preview relay) → a local Runner.
+using SentryVibe.AppHost;
+using SentryVibe.AppHost.Contract;
+using SentryVibe.LocalPostgres;
+
 var builder = DistributedApplication.CreateBuilder(args);
-var web = builder.AddProject<Projects.SentryVibe_Web>("web");
+var home = SentryVibeHome.Load(builder.Configuration, createSecrets: !builder.ExecutionContext.IsPublishMode);
+
+var apiToken = builder.AddSecret("api-token", home.ApiToken);
+var runnerSecret = builder.AddSecret("runner-shared-secret", home.RunnerSharedSecret);
+
+var db = builder.AddSentryVibePostgres(home.PostgresDataDirectory);
+
+var web = builder.AddService<Projects.SentryVibe_Web>("web", home.WebPort)
+    .WithReference(db).WaitFor(db)
+    .WithEnvironment("SentryVibe__ApiToken", apiToken)
+    .WithEnvironment("SentryVibe__PreviewDomain", home.PreviewDomain)
+    .WithEnvironment("SentryVibe__DefaultRunnerId", SentryVibeHome.LocalRunnerId);
+
+var broker = builder.AddService<Projects.SentryVibe_Broker>("broker", home.BrokerPort)
+    .WithReference(db).WaitFor(web) // Web applies the migrations the Broker relies on.
+    .WithEnvironment("RUNNER_SHARED_SECRET", runnerSecret)
+    .WithEnvironment("Broker__PreviewDomain", home.PreviewDomain);
+
+var runner = builder.AddService<Projects.SentryVibe_Runner>("runner", home.RunnerHealthPort, healthPortVariable: "HEALTH_PORT")
+    .WithArgs("run")
+    .WithEnvironment("RUNNER_BROKER_URL", ReferenceExpression.Create($"ws://{broker.GetEndpoint("http").Property(EndpointProperty.HostAndPort)}/runner"))
+    .WithEnvironment("RUNNER_SHARED_SECRET", runnerSecret)
+    .WithEnvironment("RUNNER_ID", SentryVibeHome.LocalRunnerId)
+    .WithEnvironment("SENTRYVIBE_HOME", home.Directory)
+    .WithEnvironmentIfSet("WORKSPACE_ROOT", home.WorkspaceRoot)
+    .WaitFor(broker);
+
+builder.AddContractFile(home, db, web, broker, runner);
+
 builder.Build().Run();

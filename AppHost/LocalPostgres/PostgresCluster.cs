@@ -19,7 +19,7 @@ public sealed record PostgresBinaries(string BinDirectory, string? RunAsUser)
     public const string InstallHint =
         "PostgreSQL server binaries (initdb, postgres) were not found on PATH or in /usr/lib/postgresql/*/bin, and no container runtime is available: " +
         "install them (Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install postgresql@16`) or install Docker/Podman, " +
-        "or point ConnectionStrings__sentryvibe / DATABASE_URL at an existing database.";
+        "or set ConnectionStrings__sentryvibe to an existing database.";
 
     /// <summary>Finds <c>initdb</c> and <c>postgres</c> on PATH or in the newest /usr/lib/postgresql/*/bin; null when absent.</summary>
     public static PostgresBinaries? Find()
