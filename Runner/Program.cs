@@ -1,8 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Hosting;
+using SentryVibe.Runner.Cli;
 
-var builder = WebApplication.CreateSlimBuilder(args);
-builder.AddServiceDefaults();
-var app = builder.Build();
-app.MapDefaultEndpoints();
-app.Run();
+return await RunnerCli.Create().Parse(args).InvokeAsync();
