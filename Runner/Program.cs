@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Hosting;
@@ -9,3 +10,8 @@ if (builder.Configuration["HEALTH_PORT"] is { Length: > 0 } healthPort) builder.
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.Run();
+=======
+using SentryVibe.Runner.Cli;
+
+return await RunnerCli.Create().Parse(args).InvokeAsync();
+>>>>>>> link

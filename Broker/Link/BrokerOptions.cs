@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>Settings of the runner link (section "Broker").</summary>
+public sealed class BrokerOptions
+{
+    public const string Section = "Broker";
+
+    /// <summary>This replica's id in runners.BrokerId and commands.DeliveredBy; default host-pid-random.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>Host suffix of preview URLs; default <c>preview.localhost:&lt;own http port&gt;</c>.</summary>
+    public string? PreviewDomain { get; set; }
+
+    /// <summary>Address other replicas reach this one at; default the first listening address.</summary>
+    public string? InternalAddress { get; set; }
+
+    /// <summary>The seed's shared runner secret (<c>RUNNER_SHARED_SECRET</c>); per-runner tokens work beside it.</summary>
+    public string? SharedSecret { get; set; }
+
+    public int MaxEventsPerBatch { get; set; } = 1000;
+
+    /// <summary>PublishEvents calls a runner may make per second (token bucket, burst twice as big).</summary>
+    public int PublishCallsPerSecond { get; set; } = 100;
+
+    /// <summary>Heartbeat calls a runner may make per second (burst 10).</summary>
+    public int HeartbeatsPerSecond { get; set; } = 2;
+
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the broker waits for a runner to acknowledge a command before trying again on its next connection.</summary>
+    public TimeSpan CommandAckTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>Who this replica is: id, internal address and preview domain (the latter two known once Kestrel listens).</summary>
+public sealed class BrokerIdentity(IOptions<BrokerOptions> options, IServer server)
+{
+    public string Id { get; } = options.Value.Id is { Length: > 0 } id
+        ? id
+        : $"{Environment.MachineName.ToLowerInvariant()}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    public string InternalAddress => options.Value.InternalAddress ?? ListeningAddress() ?? "";
+
+    public string PreviewDomain => options.Value.PreviewDomain is { Length: > 0 } domain
+        ? domain
+        : $"preview.localhost:{(ListeningAddress() is { } a && Uri.TryCreate(a, UriKind.Absolute, out var uri) ? uri.Port : 80)}";
+
+    private string? ListeningAddress()
+    {
+        var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses;
+        var first = addresses?.FirstOrDefault(a => a.StartsWith("http://", StringComparison.OrdinalIgnoreCase)) ?? addresses?.FirstOrDefault();
+        if (first is null) return null;
+        // Wildcard bindings are not addresses another replica can dial: name the host instead.
+        return first.Replace("://+", "://" + Environment.MachineName)
+            .Replace("://*", "://" + Environment.MachineName)
+            .Replace("://0.0.0.0", "://" + Environment.MachineName)
+            .Replace("://[::]", "://" + Environment.MachineName);
+    }
+}

@@ -1,0 +1,66 @@
+using Npgsql;
+using SentryVibe.Data;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>
+/// Listens on <c>sentryvibe_commands</c> (one dedicated connection, reconnected when it drops) and wakes the delivery
+/// loop of the named runner when this replica holds its socket. After a reconnect, and every half minute as a safety
+/// net, it asks the database which held runners have anything pending.
+/// </summary>
+public sealed class CommandDispatcher(
+    NpgsqlDataSource dataSource,
+    RunnerConnectionRegistry registry,
+    CommandStore commands,
+    ILogger<CommandDispatcher> logger) : BackgroundService
+{
+    private static readonly TimeSpan SafetyPoll = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(500);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                connection.Notification += (_, e) => registry.Get(e.Payload)?.WakeDelivery();
+                await using (var listen = new NpgsqlCommand($"LISTEN {SentryVibeDb.CommandsChannel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                }
+                backoff = TimeSpan.FromMilliseconds(500);
+                logger.LogDebug("Listening on {Channel}", SentryVibeDb.CommandsChannel);
+
+                // Notifications sent while we were not listening are gone: look for work directly.
+                await WakePendingAsync(stoppingToken);
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    if (!await connection.WaitAsync(SafetyPoll, stoppingToken))
+                    {
+                        await WakePendingAsync(stoppingToken);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+            {
+                logger.LogWarning("Command listener lost its connection ({Message}); retrying in {Delay} ms", e.Message, backoff.TotalMilliseconds);
+                try { await Task.Delay(backoff, stoppingToken); } catch (OperationCanceledException) { return; }
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 10_000));
+            }
+        }
+    }
+
+    private async Task WakePendingAsync(CancellationToken cancellationToken)
+    {
+        var held = registry.All.Where(c => c.IsReady && c.RunnerId is not null).Select(c => c.RunnerId!).ToList();
+        foreach (var runnerId in await commands.RunnersWithPendingAsync(held, cancellationToken))
+        {
+            registry.Get(runnerId)?.WakeDelivery();
+        }
+    }
+}

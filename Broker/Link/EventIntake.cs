@@ -1,0 +1,165 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using NpgsqlTypes;
+using SentryVibe.Data;
+using SentryVibe.Protocol;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>
+/// Appends a runner's event batch to the log idempotently on (runner, seq), folds the newly inserted ones into their
+/// project rows and checkpoints in the same transaction, then wakes readers with one NOTIFY per project.
+/// </summary>
+public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource dataSource, ILogger<EventIntake> logger)
+{
+    private const string InsertSql = """
+        INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
+        SELECT @runner, x.seq, x.project, x.type, x.payload::jsonb, x.ts, now()
+        FROM unnest(@seqs, @projects, @types, @payloads, @timestamps) AS x(seq, project, type, payload, ts)
+        ORDER BY x.seq
+        ON CONFLICT ("RunnerId", "Seq") DO NOTHING
+        RETURNING "Id", "Seq"
+        """;
+
+    private const string CheckpointSql = """
+        INSERT INTO checkpoints ("Id", "ProjectId", "Message", "Turn", "CreatedAt")
+        VALUES (@id, @project, @message, @turn, @created)
+        ON CONFLICT ("ProjectId", "Id") DO UPDATE SET "Message" = EXCLUDED."Message", "Turn" = EXCLUDED."Turn", "CreatedAt" = EXCLUDED."CreatedAt"
+        """;
+
+    private const string CommittedSql = """
+        UPDATE runners SET "CommittedSeq" = GREATEST("CommittedSeq", @max) WHERE "Id" = @runner RETURNING "CommittedSeq"
+        """;
+
+    /// <summary>Returns the runner's committed-through seq once the batch is durable.</summary>
+    public async Task<long> IngestAsync(string runnerId, IReadOnlyList<RunnerEvent> events, CancellationToken cancellationToken)
+    {
+        var count = events.Count;
+        var seqs = new long[count];
+        var projects = new Guid?[count];
+        var types = new string[count];
+        var payloads = new string[count];
+        var timestamps = new DateTimeOffset[count];
+        var bySeq = new Dictionary<long, RunnerEvent>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var e = events[i];
+            if (e.Seq <= 0) throw new ArgumentException($"Event seq must be positive (got {e.Seq}).");
+            if (e.Body is null) throw new ArgumentException($"Event {e.Seq} has no body.");
+            if (!bySeq.TryAdd(e.Seq, e)) throw new ArgumentException($"Event seq {e.Seq} appears twice in one batch.");
+            seqs[i] = e.Seq;
+            projects[i] = e.ProjectId;
+            types[i] = EventTypeNames.Of(e.Body);
+            payloads[i] = JsonSerializer.Serialize(e.Body, LinkProtocol.JsonOptions);
+            timestamps[i] = e.Timestamp.ToUniversalTime();
+        }
+        var maxSeq = count == 0 ? 0 : seqs.Max();
+
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
+        var strategy = db.Database.CreateExecutionStrategy();
+        var (committed, notifications) = await strategy.ExecuteAsync(async ct =>
+        {
+            db.ChangeTracker.Clear();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+            var transaction = (NpgsqlTransaction)tx.GetDbTransaction();
+
+            var inserted = new List<(long Id, long Seq)>(count);
+            if (count > 0)
+            {
+                await using var insert = new NpgsqlCommand(InsertSql, connection, transaction);
+                insert.Parameters.AddWithValue("runner", runnerId);
+                insert.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = seqs });
+                insert.Parameters.Add(new NpgsqlParameter("projects", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = projects });
+                insert.Parameters.Add(new NpgsqlParameter("types", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = types });
+                insert.Parameters.Add(new NpgsqlParameter("payloads", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = payloads });
+                insert.Parameters.Add(new NpgsqlParameter("timestamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = timestamps });
+                await using var reader = await insert.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct)) inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
+            }
+
+            // Only rows inserted now are projected: a replayed batch must not apply twice.
+            var notify = new Dictionary<Guid, long>();
+            var projectIds = new HashSet<Guid>();
+            foreach (var (id, seq) in inserted)
+            {
+                if (bySeq[seq].ProjectId is { } p)
+                {
+                    projectIds.Add(p);
+                    notify[p] = Math.Max(notify.GetValueOrDefault(p), id);
+                }
+            }
+
+            if (projectIds.Count > 0)
+            {
+                var rows = await db.Projects.Where(p => projectIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
+                foreach (var (id, seq) in inserted.OrderBy(x => x.Id))
+                {
+                    var e = bySeq[seq];
+                    if (e.ProjectId is not { } projectId) continue;
+                    if (rows.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
+                    if (e.Body is CheckpointCreated checkpoint)
+                    {
+                        await using var upsert = new NpgsqlCommand(CheckpointSql, connection, transaction);
+                        upsert.Parameters.AddWithValue("id", checkpoint.CheckpointId);
+                        upsert.Parameters.AddWithValue("project", projectId);
+                        upsert.Parameters.AddWithValue("message", checkpoint.Message);
+                        upsert.Parameters.Add(new NpgsqlParameter("turn", NpgsqlDbType.Integer) { Value = (object?)checkpoint.Turn ?? DBNull.Value });
+                        upsert.Parameters.AddWithValue("created", checkpoint.CreatedAt.ToUniversalTime());
+                        await upsert.ExecuteNonQueryAsync(ct);
+                    }
+                }
+                await db.SaveChangesAsync(ct);
+            }
+
+            await using var committedCommand = new NpgsqlCommand(CommittedSql, connection, transaction);
+            committedCommand.Parameters.AddWithValue("runner", runnerId);
+            committedCommand.Parameters.AddWithValue("max", maxSeq);
+            var committedSeq = await committedCommand.ExecuteScalarAsync(ct) as long? ?? maxSeq;
+
+            await tx.CommitAsync(ct);
+            return (committedSeq, notify);
+        }, cancellationToken);
+
+        if (notifications.Count > 0)
+        {
+            await NotifyAsync(notifications, cancellationToken);
+        }
+        return committed;
+    }
+
+    // After the commit, never before: a reader woken by the notification must find the rows. A lost notification
+    // only delays readers (they also catch up on reconnect), it never loses events.
+    private async Task NotifyAsync(Dictionary<Guid, long> latestByProject, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var command = dataSource.CreateCommand($"SELECT pg_notify('{SentryVibeDb.EventsChannel}', m) FROM unnest(@messages) AS m");
+            command.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text)
+            {
+                Value = latestByProject.Select(kv => $"{kv.Key}:{kv.Value}").ToArray(),
+            });
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (NpgsqlException e)
+        {
+            logger.LogWarning(e, "Could not notify readers of {Count} projects' new events", latestByProject.Count);
+        }
+    }
+}
+
+/// <summary>The kebab-case discriminator of each event type, read from the contract's own attributes.</summary>
+internal static class EventTypeNames
+{
+    private static readonly Dictionary<Type, string> Names = typeof(ProjectEvent)
+        .GetCustomAttributes<JsonDerivedTypeAttribute>()
+        .ToDictionary(a => a.DerivedType, a => (string)a.TypeDiscriminator!);
+
+    public static string Of(ProjectEvent e) =>
+        Names.TryGetValue(e.GetType(), out var name) ? name : throw new ArgumentException($"Unknown event type {e.GetType().Name}.");
+}

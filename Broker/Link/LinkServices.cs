@@ -1,0 +1,25 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>What every connection needs, gathered so a connection takes one dependency instead of ten.</summary>
+public sealed class LinkServices(
+    BrokerIdentity identity,
+    RunnerConnectionRegistry registry,
+    RunnerStore runners,
+    CommandStore commands,
+    EventIntake events,
+    IOptionsMonitor<BrokerOptions> options,
+    ILoggerFactory loggers)
+{
+    public static readonly ActivitySource ActivitySource = new("SentryVibe.Broker");
+
+    public BrokerIdentity Identity => identity;
+    public RunnerConnectionRegistry Registry => registry;
+    public RunnerStore Runners => runners;
+    public CommandStore Commands => commands;
+    public EventIntake Events => events;
+    public BrokerOptions Options => options.CurrentValue;
+    public ILoggerFactory Loggers => loggers;
+}

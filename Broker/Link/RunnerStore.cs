@@ -1,0 +1,88 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using SentryVibe.Data;
+using SentryVibe.Protocol;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>The runners table as the link sees it: online on Hello, offline on disconnect, liveness.</summary>
+public sealed class RunnerStore(NpgsqlDataSource db, BrokerIdentity identity)
+{
+    /// <summary>Upserts the runner as online on this replica; returns the highest committed seq and the database's clock.</summary>
+    public async Task<(long CommittedSeq, DateTimeOffset ConnectedAt)> MarkOnlineAsync(RunnerHello hello, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            INSERT INTO runners ("Id", "Name", "Status", "LastSeenAt", "Version", "Hostname", "BrokerId", "BrokerAddress",
+                                 "Capabilities", "Agents", "PreviewProvider", "CommittedSeq", "CreatedAt")
+            VALUES (@id, @name, @online, now(), @version, @hostname, @broker, @address, @capabilities::jsonb, @agents::jsonb, @preview,
+                    (SELECT coalesce(max("Seq"), 0) FROM events WHERE "RunnerId" = @id), now())
+            ON CONFLICT ("Id") DO UPDATE SET
+                "Name" = coalesce(EXCLUDED."Name", runners."Name"),
+                "Status" = EXCLUDED."Status",
+                "LastSeenAt" = EXCLUDED."LastSeenAt",
+                "Version" = EXCLUDED."Version",
+                "Hostname" = coalesce(EXCLUDED."Hostname", runners."Hostname"),
+                "BrokerId" = EXCLUDED."BrokerId",
+                "BrokerAddress" = EXCLUDED."BrokerAddress",
+                "Capabilities" = EXCLUDED."Capabilities",
+                "Agents" = EXCLUDED."Agents",
+                "PreviewProvider" = EXCLUDED."PreviewProvider",
+                "CommittedSeq" = EXCLUDED."CommittedSeq"
+            RETURNING "CommittedSeq", now()
+            """);
+        command.Parameters.AddWithValue("id", hello.RunnerId);
+        command.Parameters.AddWithValue("name", (object?)hello.Name ?? DBNull.Value);
+        command.Parameters.AddWithValue("online", RunnerStatuses.Online);
+        command.Parameters.AddWithValue("version", hello.Version);
+        command.Parameters.AddWithValue("hostname", (object?)hello.Hostname ?? DBNull.Value);
+        command.Parameters.AddWithValue("broker", identity.Id);
+        command.Parameters.AddWithValue("address", identity.InternalAddress);
+        command.Parameters.AddWithValue("capabilities", JsonSerializer.Serialize(hello.Capabilities ?? [], LinkProtocol.JsonOptions));
+        command.Parameters.AddWithValue("agents", JsonSerializer.Serialize(hello.Agents ?? [], LinkProtocol.JsonOptions));
+        command.Parameters.AddWithValue("preview", (object?)hello.PreviewProvider ?? DBNull.Value);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1));
+    }
+
+    /// <summary>Marks the runner offline unless another replica has taken it over since.</summary>
+    public async Task MarkOfflineAsync(string runnerId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(
+            """UPDATE runners SET "Status" = @offline, "LastSeenAt" = now() WHERE "Id" = @id AND "BrokerId" = @broker""");
+        command.Parameters.AddWithValue("offline", RunnerStatuses.Offline);
+        command.Parameters.AddWithValue("id", runnerId);
+        command.Parameters.AddWithValue("broker", identity.Id);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Refreshes LastSeenAt (and online) of the runners this replica hears from: one statement for all of them.</summary>
+    public async Task TouchAsync(IReadOnlyList<string> runnerIds, CancellationToken cancellationToken)
+    {
+        if (runnerIds.Count == 0) return;
+        await using var command = db.CreateCommand(
+            """UPDATE runners SET "LastSeenAt" = now(), "Status" = @online WHERE "Id" = ANY(@ids) AND "BrokerId" = @broker""");
+        command.Parameters.AddWithValue("online", RunnerStatuses.Online);
+        command.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = runnerIds.ToArray() });
+        command.Parameters.AddWithValue("broker", identity.Id);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Runners still "online" that nobody has heard from (their broker died): offline. Returns their ids.</summary>
+    public async Task<IReadOnlyList<string>> SweepAsync(TimeSpan offlineAfter, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            UPDATE runners SET "Status" = @offline
+            WHERE "Status" = @online AND ("LastSeenAt" IS NULL OR "LastSeenAt" < now() - @after)
+            RETURNING "Id"
+            """);
+        command.Parameters.AddWithValue("offline", RunnerStatuses.Offline);
+        command.Parameters.AddWithValue("online", RunnerStatuses.Online);
+        command.Parameters.AddWithValue("after", offlineAfter);
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) ids.Add(reader.GetString(0));
+        return ids;
+    }
+}

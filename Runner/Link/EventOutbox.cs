@@ -1,0 +1,381 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.Channels;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
+
+namespace SentryVibe.Runner.Link;
+
+/// <summary>
+/// The runner's durable outbox. <see cref="PublishAsync"/> returns once the event is on disk (fsync); a single writer
+/// group-commits whatever is waiting, so many publishers share one fsync. Events get a per-runner seq that survives
+/// restarts and stay until the broker acks them; acked segments are deleted.
+/// </summary>
+/// <remarks>
+/// On disk: <c>&lt;dir&gt;/&lt;firstSeq:D20&gt;.seg</c> files of records <c>[u32 length][u32 crc32][RunnerEvent JSON]</c>, and
+/// <c>acked</c> holding the committed-through seq. A torn tail (crash mid-write) fails its CRC and is cut off at start.
+/// </remarks>
+public sealed class EventOutbox : IEventSink, IAsyncDisposable
+{
+    private const long SegmentLimitBytes = 4 * 1024 * 1024;
+    private const int MaxGroup = 4096;
+
+    private readonly string _directory;
+    private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _lock = new();
+    private readonly Queue<RunnerEvent> _pending = new();
+    private readonly SortedDictionary<long, SegmentInfo> _segments = [];
+    private readonly Task _writer;
+    private readonly CancellationTokenSource _stopping = new();
+    private TaskCompletionSource _available = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private FileStream? _active;
+    private long _activeFirstSeq;
+    private long _lastSeq;
+    private long _ackedSeq;
+
+    public EventOutbox(string directory)
+    {
+        _directory = directory;
+        Directory.CreateDirectory(directory);
+        Recover();
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    /// <summary>Sees every event as it becomes durable (the active-builds tracker uses it).</summary>
+    public event Action<RunnerEvent>? Appended;
+
+    public long LastSeq { get { lock (_lock) return _lastSeq; } }
+    public long AckedSeq { get { lock (_lock) return _ackedSeq; } }
+    public int PendingCount { get { lock (_lock) return _pending.Count; } }
+
+    public async ValueTask PublishAsync(Guid? projectId, ProjectEvent body, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var write = new PendingWrite(projectId, body, DateTimeOffset.UtcNow);
+        if (!_writes.Writer.TryWrite(write)) throw new ObjectDisposedException(nameof(EventOutbox));
+        await write.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Up to <paramref name="max"/> unacked events, oldest first (they stay until acked).</summary>
+    public IReadOnlyList<RunnerEvent> PeekBatch(int max)
+    {
+        lock (_lock) return _pending.Take(max).ToList();
+    }
+
+    /// <summary>Completes when there is something to send (or right away when there already is).</summary>
+    public Task WaitForPendingAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_pending.Count > 0) return Task.CompletedTask;
+            if (_available.Task.IsCompleted) _available = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _available.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The broker's committed-through seq from Hello. When it is above anything this outbox ever numbered, this runner's
+    /// state was reset (new machine, deleted home): unsent events are renumbered above it so none collides with old rows.
+    /// </summary>
+    public async Task SyncWithBrokerAsync(long committedThroughSeq)
+    {
+        bool renumber;
+        lock (_lock) renumber = committedThroughSeq > _lastSeq;
+        if (!renumber)
+        {
+            await AcknowledgeAsync(committedThroughSeq);
+            return;
+        }
+
+        // Goes through the writer so numbering stays single-threaded.
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_writes.Writer.TryWrite(new PendingWrite(committedThroughSeq, done))) throw new ObjectDisposedException(nameof(EventOutbox));
+        await done.Task;
+    }
+
+    /// <summary>Drops everything up to the committed seq, durably records it, and deletes fully acked segments.</summary>
+    public Task AcknowledgeAsync(long committedThroughSeq)
+    {
+        List<string> obsolete;
+        lock (_lock)
+        {
+            if (committedThroughSeq <= _ackedSeq) return Task.CompletedTask;
+            _ackedSeq = Math.Min(committedThroughSeq, _lastSeq);
+            while (_pending.Count > 0 && _pending.Peek().Seq <= _ackedSeq) _pending.Dequeue();
+            WriteAckedFile(_ackedSeq);
+            obsolete = _segments.Where(s => s.Key != _activeFirstSeq && s.Value.LastSeq <= _ackedSeq).Select(s => s.Key).ToList()
+                .Select(k => { var path = _segments[k].Path; _segments.Remove(k); return path; }).ToList();
+        }
+        foreach (var path in obsolete)
+        {
+            try { File.Delete(path); } catch (IOException) { }
+        }
+        return Task.CompletedTask;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var reader = _writes.Reader;
+        var group = new List<PendingWrite>(MaxGroup);
+        var buffer = new ArrayBufferWriter<byte>(1 << 16);
+        try
+        {
+            while (await reader.WaitToReadAsync(_stopping.Token))
+            {
+                group.Clear();
+                while (group.Count < MaxGroup && reader.TryRead(out var w))
+                {
+                    if (w.RenumberAbove is { } above)
+                    {
+                        Flush(group, buffer);
+                        group.Clear();
+                        Renumber(above, w.Done);
+                        continue;
+                    }
+                    group.Add(w);
+                }
+                Flush(group, buffer);
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void Flush(List<PendingWrite> group, ArrayBufferWriter<byte> buffer)
+    {
+        if (group.Count == 0) return;
+        long firstSeq;
+        lock (_lock) firstSeq = _lastSeq + 1;
+        var events = new RunnerEvent[group.Count];
+        buffer.Clear();
+        for (var i = 0; i < group.Count; i++)
+        {
+            events[i] = new RunnerEvent(firstSeq + i, group[i].ProjectId, group[i].Timestamp, group[i].Body!);
+            AppendRecord(buffer, events[i]);
+        }
+
+        try
+        {
+            var file = ActiveSegment(firstSeq);
+            var before = file.Length;
+            try
+            {
+                file.Write(buffer.WrittenSpan);
+                file.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                // Nothing of this group counts: cut the file back so no half group is read at restart.
+                try { file.SetLength(before); } catch (IOException) { }
+                throw;
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var w in group) w.Done.TrySetException(e);
+            return;
+        }
+
+        lock (_lock)
+        {
+            _lastSeq = firstSeq + group.Count - 1;
+            _segments[_activeFirstSeq] = _segments[_activeFirstSeq] with { LastSeq = _lastSeq };
+            foreach (var e in events) _pending.Enqueue(e);
+            _available.TrySetResult();
+        }
+        foreach (var e in events) Appended?.Invoke(e);
+        foreach (var w in group) w.Done.TrySetResult();
+    }
+
+    private void Renumber(long above, TaskCompletionSource done)
+    {
+        try
+        {
+            List<RunnerEvent> unsent;
+            List<string> old;
+            lock (_lock)
+            {
+                unsent = [.. _pending];
+                old = _segments.Values.Select(s => s.Path).ToList();
+                _active?.Dispose();
+                _active = null;
+                _segments.Clear();
+                _pending.Clear();
+                _lastSeq = above;
+                _ackedSeq = above;
+                WriteAckedFile(above);
+            }
+            var buffer = new ArrayBufferWriter<byte>();
+            var renumbered = unsent.Select((e, i) => e with { Seq = above + 1 + i }).ToList();
+            foreach (var e in renumbered) AppendRecord(buffer, e);
+            if (renumbered.Count > 0)
+            {
+                var file = ActiveSegment(above + 1);
+                file.Write(buffer.WrittenSpan);
+                file.Flush(flushToDisk: true);
+            }
+            lock (_lock)
+            {
+                if (renumbered.Count > 0)
+                {
+                    _lastSeq = renumbered[^1].Seq;
+                    _segments[_activeFirstSeq] = _segments[_activeFirstSeq] with { LastSeq = _lastSeq };
+                }
+                foreach (var e in renumbered) _pending.Enqueue(e);
+                if (_pending.Count > 0) _available.TrySetResult();
+            }
+            foreach (var path in old.Where(p => _active is null || p != _active.Name))
+            {
+                try { File.Delete(path); } catch (IOException) { }
+            }
+            done.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            done.TrySetException(e);
+        }
+    }
+
+    private FileStream ActiveSegment(long nextSeq)
+    {
+        if (_active is not null && _active.Length < SegmentLimitBytes) return _active;
+        _active?.Dispose();
+        var path = Path.Combine(_directory, nextSeq.ToString("D20", CultureInfo.InvariantCulture) + ".seg");
+        _active = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+        lock (_lock)
+        {
+            _activeFirstSeq = nextSeq;
+            _segments[nextSeq] = new SegmentInfo(path, nextSeq - 1);
+        }
+        return _active;
+    }
+
+    private static void AppendRecord(ArrayBufferWriter<byte> buffer, RunnerEvent e)
+    {
+        buffer.GetSpan(8)[..8].Clear();
+        buffer.Advance(8);
+        var start = buffer.WrittenCount;
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            JsonSerializer.Serialize(writer, e, LinkProtocol.JsonOptions);
+        }
+        // The buffer may have moved while growing: patch the header through the written memory.
+        var written = System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory).Span;
+        var payload = written[start..];
+        BinaryPrimitives.WriteUInt32LittleEndian(written[(start - 8)..], (uint)payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(written[(start - 4)..], Crc32.Compute(payload));
+    }
+
+    private void Recover()
+    {
+        var ackedPath = Path.Combine(_directory, "acked");
+        if (File.Exists(ackedPath) && long.TryParse(File.ReadAllText(ackedPath).Trim(), CultureInfo.InvariantCulture, out var acked))
+        {
+            _ackedSeq = acked;
+        }
+        _lastSeq = _ackedSeq;
+
+        foreach (var path in Directory.GetFiles(_directory, "*.seg").OrderBy(p => p, StringComparer.Ordinal))
+        {
+            if (!long.TryParse(Path.GetFileNameWithoutExtension(path), CultureInfo.InvariantCulture, out var first)) continue;
+            var last = first - 1;
+            var bytes = File.ReadAllBytes(path);
+            var offset = 0;
+            while (offset + 8 <= bytes.Length)
+            {
+                var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset));
+                var crc = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset + 4));
+                if (length <= 0 || offset + 8 + length > bytes.Length) break;
+                var payload = bytes.AsSpan(offset + 8, length);
+                if (Crc32.Compute(payload) != crc) break;
+                var e = JsonSerializer.Deserialize<RunnerEvent>(payload, LinkProtocol.JsonOptions);
+                if (e is null) break;
+                last = e.Seq;
+                if (e.Seq > _ackedSeq) _pending.Enqueue(e);
+                offset += 8 + length;
+            }
+            if (offset < bytes.Length)
+            {
+                // A torn tail: the group it belonged to was never acknowledged to a publisher.
+                using var f = new FileStream(path, FileMode.Open, FileAccess.Write);
+                f.SetLength(offset);
+                f.Flush(flushToDisk: true);
+            }
+            _lastSeq = Math.Max(_lastSeq, last);
+            if (last <= _ackedSeq)
+            {
+                File.Delete(path);
+            }
+            else
+            {
+                _segments[first] = new SegmentInfo(path, last);
+            }
+        }
+    }
+
+    private void WriteAckedFile(long seq)
+    {
+        // Written and fsynced before any segment is deleted, so the seq counter can never go back.
+        var path = Path.Combine(_directory, "acked");
+        var temp = path + ".tmp";
+        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        {
+            f.Write(System.Text.Encoding.ASCII.GetBytes(seq.ToString(CultureInfo.InvariantCulture)));
+            f.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _writes.Writer.TryComplete();
+        try { await _writer.WaitAsync(TimeSpan.FromSeconds(5)); }
+        catch (TimeoutException) { await _stopping.CancelAsync(); }
+        _active?.Dispose();
+        _stopping.Dispose();
+    }
+
+    private sealed record SegmentInfo(string Path, long LastSeq);
+
+    private sealed class PendingWrite
+    {
+        public PendingWrite(Guid? projectId, ProjectEvent body, DateTimeOffset timestamp)
+        {
+            ProjectId = projectId;
+            Body = body;
+            Timestamp = timestamp;
+            Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        public PendingWrite(long renumberAbove, TaskCompletionSource done)
+        {
+            RenumberAbove = renumberAbove;
+            Done = done;
+        }
+
+        public Guid? ProjectId { get; }
+        public ProjectEvent? Body { get; }
+        public DateTimeOffset Timestamp { get; }
+        public long? RenumberAbove { get; }
+        public TaskCompletionSource Done { get; }
+    }
+}
+
+/// <summary>CRC-32 (IEEE), enough to tell a torn record from a whole one.</summary>
+internal static class Crc32
+{
+    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(i =>
+    {
+        var c = (uint)i;
+        for (var k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        return c;
+    }).ToArray();
+
+    public static uint Compute(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in data) crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
+        return crc ^ 0xFFFFFFFFu;
+    }
+}

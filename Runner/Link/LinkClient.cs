@@ -1,0 +1,231 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Reflection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Nerdbank.Streams;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
+using StreamJsonRpc;
+
+namespace SentryVibe.Runner.Link;
+
+/// <summary>
+/// Keeps this runner linked to its broker: connects (bearer token), says Hello, resends the outbox from the broker's
+/// committed seq, sends events in batches, heartbeats, and reconnects with jittered exponential backoff.
+/// </summary>
+public sealed class LinkClient(
+    IOptions<RunnerOptions> options,
+    EventOutbox outbox,
+    CommandJournal journal,
+    ICommandHandler handler,
+    IPreviewTargets previews,
+    ActiveBuilds activeBuilds,
+    CommandResultQueue results,
+    LinkState state,
+    IHostApplicationLifetime lifetime,
+    ILogger<LinkClient> logger) : BackgroundService
+{
+    public const int BatchSize = 500;
+    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
+
+    public static string RunnerVersion { get; } =
+        typeof(LinkClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    /// <summary>Capabilities announced in Hello.</summary>
+    public IReadOnlyList<string> Capabilities { get; init; } = ["build", "dev-server", "preview-relay"];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var attempt = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            state.Set(LinkStates.Connecting, attempt: attempt);
+            try
+            {
+                var helloDone = await RunConnectionAsync(stoppingToken);
+                if (helloDone) attempt = 0;
+                state.Set(LinkStates.Disconnected, attempt: attempt);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (RemoteInvocationException e) when (e.ErrorCode == LinkErrorCodes.ProtocolMismatch)
+            {
+                // Retrying cannot help: the user has to update one side.
+                logger.LogCritical("The broker refused this runner: {Message}", e.Message);
+                state.Set(LinkStates.Incompatible, e.Message);
+                Environment.ExitCode = 2;
+                lifetime.StopApplication();
+                return;
+            }
+            catch (LinkRefusedException e)
+            {
+                logger.LogError("{Message}", e.Message);
+                state.Set(LinkStates.Unauthorized, e.Message, attempt);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning("Link to {Broker} lost: {Message}", options.Value.BrokerUri, e.Message);
+                state.Set(LinkStates.Disconnected, e.Message, attempt);
+            }
+
+            var delay = Backoff(attempt++);
+            try { await Task.Delay(delay, stoppingToken); }
+            catch (OperationCanceledException) { break; }
+        }
+        state.Set(LinkStates.Stopped);
+    }
+
+    /// <summary>Full jitter over an exponential ceiling: 0.5 s, 1 s, 2 s … capped at 30 s.</summary>
+    public static TimeSpan Backoff(int attempt)
+    {
+        var ceiling = Math.Min(MaxDelay.TotalMilliseconds, FirstDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16)));
+        return TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
+    }
+
+    /// <returns>Whether the Hello succeeded (the backoff starts over then).</returns>
+    private async Task<bool> RunConnectionAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        using var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {o.Token}");
+        socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(20);
+        socket.Options.CollectHttpResponseDetails = true;
+        using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
+        {
+            connectTimeout.CancelAfter(CallTimeout);
+            try
+            {
+                await socket.ConnectAsync(o.BrokerUri, connectTimeout.Token);
+            }
+            catch (WebSocketException) when (socket.HttpStatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            {
+                throw new LinkRefusedException($"The broker at {o.BrokerUri} refused the runner token ({(int)socket.HttpStatusCode}). " +
+                    "Create a runner token in the web UI and run `sentryvibe-runner login --broker <url> --token <token>`.");
+            }
+        }
+
+        var stream = new WebSocketLinkStream(socket, LinkProtocol.MaxMessageBytes);
+        await using var mux = await LinkTransport.CreateMuxAsync(stream, stoppingToken);
+        using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var ct = linkCts.Token;
+
+        using var offerTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        offerTimeout.CancelAfter(CallTimeout);
+        var channel = await mux.OfferChannelAsync(LinkProtocol.RpcChannel, offerTimeout.Token);
+        using var rpc = LinkTransport.CreateRpc(channel.AsStream());
+        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(mux, journal, handler, previews, activeBuilds, logger), null);
+        var broker = rpc.Attach<IBrokerService>();
+        rpc.StartListening();
+
+        HelloReply reply;
+        using (var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            helloTimeout.CancelAfter(CallTimeout);
+            reply = await broker.HelloAsync(new RunnerHello(
+                LinkProtocol.Version, o.RunnerId, RunnerVersion, o.Name, Dns.GetHostName(), Capabilities, Agents.All, "relay"), helloTimeout.Token);
+        }
+        await outbox.SyncWithBrokerAsync(reply.CommittedThroughSeq);
+        state.Set(LinkStates.Connected, brokerId: reply.BrokerId, previewDomain: reply.PreviewDomain);
+        logger.LogInformation("Linked to broker {Broker} as {Runner}; {Pending} events to resend after seq {Seq}",
+            reply.BrokerId, o.RunnerId, outbox.PendingCount, reply.CommittedThroughSeq);
+
+        var loops = new[]
+        {
+            SendEventsAsync(broker, ct),
+            HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
+            SendResultsAsync(broker, ct),
+        };
+        try
+        {
+            var ended = await Task.WhenAny([rpc.Completion, mux.Completion, .. loops]);
+            if (stoppingToken.IsCancellationRequested)
+            {
+                await stream.CloseAsync(WebSocketCloseStatus.NormalClosure, "runner shutting down");
+                return true;
+            }
+            await ended; // surfaces the reason
+            if (socket.CloseStatus is { } status)
+            {
+                logger.LogWarning("The broker closed the link: {Status} {Reason}", status, socket.CloseStatusDescription);
+                state.Set(LinkStates.Disconnected, $"closed by broker: {socket.CloseStatusDescription ?? status.ToString()}");
+            }
+            return true;
+        }
+        finally
+        {
+            await linkCts.CancelAsync();
+            try { await Task.WhenAll(loops).WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
+        }
+    }
+
+    private async Task SendEventsAsync(IBrokerService broker, CancellationToken ct)
+    {
+        var failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            await outbox.WaitForPendingAsync(ct);
+            var batch = outbox.PeekBatch(BatchSize);
+            if (batch.Count == 0) continue;
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                timeout.CancelAfter(CallTimeout * 2);
+                var ack = await broker.PublishEventsAsync(new EventBatch(batch), timeout.Token);
+                await outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
+                failures = 0;
+            }
+            catch (RemoteInvocationException e) when (e.ErrorCode is LinkErrorCodes.Unavailable or LinkErrorCodes.RateLimited or LinkErrorCodes.InvalidRequest)
+            {
+                // The events stay in the outbox; the broker (or its database) gets them when it can take them.
+                if (e.ErrorCode == LinkErrorCodes.InvalidRequest) logger.LogError("The broker refused events {First}..{Last}: {Message}", batch[0].Seq, batch[^1].Seq, e.Message);
+                await Task.Delay(Backoff(failures++), ct);
+            }
+        }
+    }
+
+    private async Task HeartbeatAsync(IBrokerService broker, TimeSpan interval, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(interval);
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(interval * 2);
+            try
+            {
+                await broker.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow, activeBuilds.Current), timeout.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new TimeoutException("The broker did not answer a heartbeat in time.");
+            }
+        }
+    }
+
+    private async Task SendResultsAsync(IBrokerService broker, CancellationToken ct)
+    {
+        while (await results.Reader.WaitToReadAsync(ct))
+        {
+            while (results.Reader.TryRead(out var result))
+            {
+                try
+                {
+                    await broker.ReportCommandResultAsync(result, ct);
+                }
+                catch (Exception)
+                {
+                    results.Retry(result);
+                    throw;
+                }
+            }
+        }
+    }
+}
+
+/// <summary>The broker said no before the upgrade (wrong, revoked or missing token).</summary>
+public sealed class LinkRefusedException(string message) : Exception(message);
