@@ -59,3 +59,13 @@ public interface IProjectLocator
 }
 
 public sealed record ProjectLocation(Guid ProjectId, string Path, string? RunCommand, string? Framework, string? PortArgument, int? DefaultPort);
+
+/// <summary>What the connected broker told the runner about previews (known after its Hello reply).</summary>
+public interface IBrokerInfo
+{
+    /// <summary>The broker's preview domain (e.g. <c>preview.localhost:5090</c>), or null before the first Hello.</summary>
+    string? PreviewDomain { get; }
+
+    /// <summary>http, or https when the broker is reached over wss.</summary>
+    string PreviewScheme { get; }
+}

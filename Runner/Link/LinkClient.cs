@@ -25,7 +25,9 @@ public sealed class LinkClient(
     CommandResultQueue results,
     LinkState state,
     IHostApplicationLifetime lifetime,
-    ILogger<LinkClient> logger) : BackgroundService
+    ILogger<LinkClient> logger,
+    SentryVibe.Runner.Agents.AgentCatalog? agents = null,
+    IOptions<SentryVibe.Runner.Previews.PreviewOptions>? previewOptions = null) : BackgroundService
 {
     public const int BatchSize = 500;
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(500);
@@ -128,7 +130,9 @@ public sealed class LinkClient(
         {
             helloTimeout.CancelAfter(CallTimeout);
             reply = await broker.HelloAsync(new RunnerHello(
-                LinkProtocol.Version, o.RunnerId, RunnerVersion, o.Name, Dns.GetHostName(), Capabilities, Agents.All, "relay"), helloTimeout.Token);
+                LinkProtocol.Version, o.RunnerId, RunnerVersion, o.Name, Dns.GetHostName(), Capabilities,
+                // The agents this machine can actually run, so Web picks a sensible default (claude-code only when installed).
+                agents?.Available() ?? [Protocol.Agents.None], previewOptions?.Value.Provider ?? "relay"), helloTimeout.Token);
         }
         await outbox.SyncWithBrokerAsync(reply.CommittedThroughSeq);
         state.Set(LinkStates.Connected, brokerId: reply.BrokerId, previewDomain: reply.PreviewDomain);

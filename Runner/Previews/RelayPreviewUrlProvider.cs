@@ -4,7 +4,8 @@ using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Previews;
 
-public sealed class RelayPreviewUrlProvider(IOptions<PreviewOptions> options) : IPreviewUrlProvider
+/// <summary>The broker relay: the broker's own preview domain (from its Hello) wins over configuration.</summary>
+public sealed class RelayPreviewUrlProvider(IOptions<PreviewOptions> options, IBrokerInfo? broker = null) : IPreviewUrlProvider
 {
     public string Name => PreviewProviders.Relay;
 
@@ -13,8 +14,10 @@ public sealed class RelayPreviewUrlProvider(IOptions<PreviewOptions> options) : 
         var o = options.Value;
         // Web hands out the preview id with the command; without one the project id is the only stable name we have.
         var id = string.IsNullOrWhiteSpace(previewId) ? projectId.ToString("N") : previewId.Trim().ToLowerInvariant();
-        var scheme = string.IsNullOrWhiteSpace(o.RelayScheme) ? "http" : o.RelayScheme.Trim();
-        return Task.FromResult($"{scheme}://{id}.{o.RelayDomain.Trim().TrimEnd('/')}/");
+        var domain = broker?.PreviewDomain is { Length: > 0 } announced ? announced : o.RelayDomain;
+        var scheme = broker?.PreviewDomain is { Length: > 0 } ? broker.PreviewScheme
+            : string.IsNullOrWhiteSpace(o.RelayScheme) ? "http" : o.RelayScheme.Trim();
+        return Task.FromResult($"{scheme}://{id}.{domain.Trim().TrimEnd('/')}/");
     }
 
     public Task StopAsync(Guid projectId) => Task.CompletedTask;

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Configuration;
 using SentryVibe.Runner.Link;
 using Spectre.Console;
 
-namespace SentryVibe.Runner.Cli;
+namespace SentryVibe.Runner.Verbs;
 
 /// <summary><c>status</c>: reads the status files running runners write; a missing, stale or orphaned one means not running.</summary>
 public static class StatusCommand

@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace SentryVibe.Runner.Cli;
+namespace SentryVibe.Runner.Verbs;
 
 /// <summary>The <c>sentryvibe-runner</c> command line: run, login, status.</summary>
 public static class RunnerCli

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Configuration;
 using SentryVibe.Runner.Link;
 using Spectre.Console;
 
-namespace SentryVibe.Runner.Cli;
+namespace SentryVibe.Runner.Verbs;
 
 /// <summary><c>login</c>: checks the token against the broker and stores URL and token for later runs.</summary>
 public static class LoginCommand

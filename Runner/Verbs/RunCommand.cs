@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 using SentryVibe.Runner.Link;
 using Spectre.Console;
 
-namespace SentryVibe.Runner.Cli;
+namespace SentryVibe.Runner.Verbs;
 
 /// <summary><c>run</c>: a long-running process (under Aspire too) with /health and /alive, linked to the broker.</summary>
 public static class RunCommand

@@ -1,0 +1,12 @@
+using Microsoft.Extensions.Options;
+using SentryVibe.Runner.Core;
+
+namespace SentryVibe.Runner.Link;
+
+/// <summary>The preview domain from the broker's Hello reply, and the scheme its address implies.</summary>
+public sealed class BrokerInfo(LinkState state, IOptions<RunnerOptions> options) : IBrokerInfo
+{
+    public string? PreviewDomain => state.PreviewDomain;
+
+    public string PreviewScheme => options.Value.BrokerUri.Scheme is "wss" or "https" ? "https" : "http";
+}

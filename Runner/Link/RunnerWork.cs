@@ -1,0 +1,27 @@
+// The one place that chooses the runner's work: the build engine (Runner/Build) and the dev servers (Runner/DevServers).
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using SentryVibe.Runner.Build;
+using SentryVibe.Runner.Core;
+using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Workspace;
+
+namespace SentryVibe.Runner.Link;
+
+public static class RunnerWorkExtensions
+{
+    /// <summary>Registers what carries out commands and what previews may reach.</summary>
+    public static IServiceCollection AddRunnerWork(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddRunnerBuild(configuration);
+        services.AddRunnerDevServers(configuration);
+        services.AddSingleton<IBrokerInfo, BrokerInfo>();
+        // `run --workspace` and the runner's home reach the build through the runner's own settings.
+        services.PostConfigure<WorkspaceOptions>(o =>
+        {
+            o.Root ??= configuration["Runner:Workspace"];
+            o.Home ??= configuration["Runner:Home"];
+        });
+        return services;
+    }
+}
