@@ -29,7 +29,8 @@ var runner = builder.AddService<Projects.SentryVibe_Runner>("runner", home.Runne
     .WithEnvironment("RUNNER_ID", SentryVibeHome.LocalRunnerId)
     .WithEnvironment("SENTRYVIBE_HOME", home.Directory)
     .WithEnvironmentIfSet("WORKSPACE_ROOT", home.WorkspaceRoot)
-    .WaitFor(broker);
+    .WaitFor(broker)
+    .ExcludeFromManifest(); // Runners live on users' machines; only Web, Broker and Postgres are deployed.
 
 builder.AddContractFile(home, db, web, broker, runner);
 

@@ -183,7 +183,8 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
         }
     }
 
-    // An SSLRequest packet: a live server answers 'S' or 'N' at once, one still starting closes or refuses.
+    // A real startup handshake, as pg_isready does: a server still starting or recovering after a crash accepts the
+    // connection but answers the startup packet with an error (57P03), and only a ready one asks to authenticate ('R').
     private static async Task<bool> AnswersAsync(int port, CancellationToken cancellationToken)
     {
         try
@@ -191,17 +192,36 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
             using var client = new TcpClient();
             await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
             var stream = client.GetStream();
-            await stream.WriteAsync(new byte[] { 0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F }, cancellationToken);
+            await stream.WriteAsync(StartupPacket(SuperUser, "postgres"), cancellationToken);
             var buffer = new byte[1];
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             cts.CancelAfter(TimeSpan.FromSeconds(2));
             var read = await stream.ReadAsync(buffer, cts.Token);
-            return read == 1 && buffer[0] is (byte)'S' or (byte)'N';
+            var ready = read == 1 && buffer[0] == (byte)'R';
+            if (ready)
+            {
+                // Terminate politely so the server does not log an unexpected EOF for every probe.
+                await stream.WriteAsync(new byte[] { (byte)'X', 0, 0, 0, 4 }, cancellationToken);
+            }
+            return ready;
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             return false;
         }
+    }
+
+    private static byte[] StartupPacket(string user, string database)
+    {
+        var body = new List<byte> { 0, 3, 0, 0 }; // protocol 3.0
+        foreach (var part in new[] { "user", user, "database", database })
+        {
+            body.AddRange(Encoding.UTF8.GetBytes(part));
+            body.Add(0);
+        }
+        body.Add(0);
+        var length = body.Count + 4;
+        return [(byte)(length >> 24), (byte)(length >> 16), (byte)(length >> 8), (byte)length, .. body];
     }
 
     /// <summary>Fast shutdown (SIGINT), then a kill if it lingers.</summary>
