@@ -1,4 +1,5 @@
 using SentryVibe.Broker.Link;
+using SentryVibe.Broker.Previews;
 using SentryVibe.Data;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -6,8 +7,11 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddSentryVibeDb();
 builder.AddRunnerLink();
+builder.AddPreviewRelay();
 
 var app = builder.Build();
+
+app.UsePreviewRelay();
 
 app.MapRunnerLink();
 app.MapDefaultEndpoints();

@@ -1,0 +1,224 @@
+using System.Net;
+using System.Net.Http.Headers;
+using SentryVibe.Broker.Link;
+using SentryVibe.Protocol;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace SentryVibe.Broker.Previews;
+
+/// <summary>
+/// The default preview provider (design decision 5): <c>&lt;preview-id&gt;.&lt;preview-domain&gt;</c> is forwarded with
+/// YARP over a new multiplexed channel of the runner's link, to that project's dev server and nothing else. When the
+/// app cannot be shown, a small page says why (runner offline, dev server starting, crashed, stopped).
+/// </summary>
+public sealed class PreviewRelay
+{
+    /// <summary>Set on requests forwarded from another replica, so a request is relayed at most once between replicas.</summary>
+    public const string RelayedByHeader = "X-SentryVibe-Relayed-By";
+
+    private static readonly HttpRequestOptionsKey<ChannelTarget> TargetKey = new("sentryvibe.preview");
+
+    private readonly IHttpForwarder _forwarder;
+    private readonly PreviewTargetStore _targets;
+    private readonly RunnerConnectionRegistry _registry;
+    private readonly BrokerIdentity _identity;
+    private readonly ILogger<PreviewRelay> _logger;
+    private readonly HttpMessageInvoker _overLink;
+    private readonly HttpMessageInvoker _toReplica;
+
+    public PreviewRelay(IHttpForwarder forwarder, PreviewTargetStore targets, RunnerConnectionRegistry registry, BrokerIdentity identity, ILogger<PreviewRelay> logger)
+    {
+        _forwarder = forwarder;
+        _targets = targets;
+        _registry = registry;
+        _identity = identity;
+        _logger = logger;
+        _overLink = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ActivityHeadersPropagator = null,
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            // Each pooled "connection" is a mux channel that the runner pipes to the dev server's port.
+            ConnectCallback = OpenChannelAsync,
+        });
+        _toReplica = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ActivityHeadersPropagator = null,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        });
+    }
+
+    public bool IsPreviewRequest(HttpContext context, out string previewId) =>
+        PreviewHost.TryParse(context.Request.Host.Value, _identity.PreviewDomain, out previewId);
+
+    public async Task HandleAsync(HttpContext context, string previewId)
+    {
+        var target = await _targets.FindAsync(previewId, context.RequestAborted);
+        if (target is null)
+        {
+            await PreviewPages.WriteAsync(context, StatusCodes.Status404NotFound, "No such preview",
+                "This preview address does not belong to any project. Open the preview from the project's page.", refresh: false);
+            return;
+        }
+
+        var connection = target.RunnerId is null ? null : _registry.Get(target.RunnerId);
+        if (connection is not { IsReady: true })
+        {
+            if (CanForwardToOwner(context, target))
+            {
+                await ForwardToReplicaAsync(context, target);
+                return;
+            }
+            await PreviewPages.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Runner offline",
+                $"The runner that builds \"{target.ProjectName}\" ({target.RunnerId ?? "none assigned"}) is not connected. " +
+                "Start it with `sentryvibe-runner run`, and this page turns into your app.");
+            return;
+        }
+
+        switch (target.DevServerStatus)
+        {
+            case DevServerStatuses.Starting:
+                await PreviewPages.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Starting the dev server",
+                    target.Reason == "installing" ? "Installing dependencies (npm install)…" : "Waiting for the dev server to listen…",
+                    target.LastLines.TakeLast(5).ToList());
+                return;
+            case DevServerStatuses.Failed:
+                await PreviewPages.WriteAsync(context, StatusCodes.Status502BadGateway, "The dev server crashed",
+                    $"It exited{(target.ExitCode is { } code ? $" with code {code}" : "")}. Restart it from the project page; its last lines:",
+                    target.LastLines);
+                return;
+            case not DevServerStatuses.Running:
+            case DevServerStatuses.Running when target.Port is null:
+                await PreviewPages.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Dev server stopped",
+                    "The app is not running. Start the dev server from the project page.");
+                return;
+        }
+
+        var port = target.Port!.Value;
+        context.Items[TargetKey.Key] = new ChannelTarget(connection, target.ProjectId, port);
+        var error = await _forwarder.SendAsync(context, $"http://{previewId}.relay:{port}/", _overLink, ForwarderRequestConfig.Empty, LinkTransformer.Instance);
+        if (error != ForwarderError.None)
+        {
+            var message = context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message;
+            _logger.LogInformation("Preview {PreviewId} unreachable: {Error} {Message}", previewId, error, message);
+            if (!context.Response.HasStarted)
+            {
+                await PreviewPages.WriteAsync(context, StatusCodes.Status502BadGateway, "Preview unreachable",
+                    $"The runner is connected but the dev server on port {port} did not answer ({message ?? error.ToString()}).");
+            }
+        }
+    }
+
+    private bool CanForwardToOwner(HttpContext context, PreviewTarget target) =>
+        target.RunnerStatus == "online"
+        && target.RunnerBrokerId is { Length: > 0 } owner && owner != _identity.Id
+        && target.RunnerBrokerAddress is { Length: > 0 }
+        && !context.Request.Headers.ContainsKey(RelayedByHeader);
+
+    /// <summary>Scale-out: another replica holds the runner's socket, so the request goes there once, Host kept.</summary>
+    private async Task ForwardToReplicaAsync(HttpContext context, PreviewTarget target)
+    {
+        var error = await _forwarder.SendAsync(context, target.RunnerBrokerAddress!, _toReplica, ForwarderRequestConfig.Empty,
+            new ReplicaTransformer(_identity.Id));
+        if (error != ForwarderError.None && !context.Response.HasStarted)
+        {
+            await PreviewPages.WriteAsync(context, StatusCodes.Status502BadGateway, "Runner unreachable",
+                $"The broker replica that holds this project's runner ({target.RunnerBrokerId}) did not answer.");
+        }
+    }
+
+    private static async ValueTask<Stream> OpenChannelAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        if (!context.InitialRequestMessage.Options.TryGetValue(TargetKey, out var target))
+        {
+            throw new HttpRequestException("Preview request without a target.");
+        }
+        return await target.Connection.OpenPreviewStreamAsync(target.ProjectId, cancellationToken);
+    }
+
+    private sealed record ChannelTarget(RunnerConnection Connection, Guid ProjectId, int Port);
+
+    /// <summary>
+    /// Host and Origin become the dev server's own (<c>localhost:port</c>), so Vite and Next accept the request without
+    /// allowedHosts edits; redirects to that address are turned back into the preview's.
+    /// </summary>
+    private sealed class LinkTransformer : HttpTransformer
+    {
+        public static readonly LinkTransformer Instance = new();
+
+        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+            var target = (ChannelTarget)httpContext.Items[TargetKey.Key]!;
+            proxyRequest.Options.Set(TargetKey, target);
+            var local = $"localhost:{target.Port}";
+            proxyRequest.Headers.Host = local;
+            if (proxyRequest.Headers.Contains("Origin"))
+            {
+                proxyRequest.Headers.Remove("Origin");
+                proxyRequest.Headers.TryAddWithoutValidation("Origin", $"http://{local}");
+            }
+            proxyRequest.Headers.Remove("X-Forwarded-Host");
+            proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Host", httpContext.Request.Host.Value);
+            proxyRequest.Headers.Remove("X-Forwarded-Proto");
+            proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Proto", httpContext.Request.Scheme);
+        }
+
+        public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+        {
+            var proceed = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+            if (proxyResponse?.Headers.Location is { IsAbsoluteUri: true } location
+                && location.Host is "localhost" or "127.0.0.1")
+            {
+                var preview = $"{httpContext.Request.Scheme}://{httpContext.Request.Host.Value}";
+                httpContext.Response.Headers.Location = preview + location.PathAndQuery;
+            }
+            return proceed;
+        }
+    }
+
+    private sealed class ReplicaTransformer(string relayedBy) : HttpTransformer
+    {
+        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+            proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+            proxyRequest.Headers.TryAddWithoutValidation(RelayedByHeader, relayedBy);
+        }
+    }
+}
+
+public static class PreviewRelayExtensions
+{
+    public static IHostApplicationBuilder AddPreviewRelay(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<PreviewTargetStore>();
+        builder.Services.AddSingleton<PreviewRelay>();
+        return builder;
+    }
+
+    /// <summary>Preview hosts are answered before any other route of the broker.</summary>
+    public static IApplicationBuilder UsePreviewRelay(this IApplicationBuilder app)
+    {
+        var relay = app.ApplicationServices.GetRequiredService<PreviewRelay>();
+        return app.Use(async (context, next) =>
+        {
+            if (relay.IsPreviewRequest(context, out var previewId))
+            {
+                await relay.HandleAsync(context, previewId);
+                return;
+            }
+            await next(context);
+        });
+    }
+}
