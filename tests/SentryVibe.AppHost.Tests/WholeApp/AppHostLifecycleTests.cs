@@ -3,7 +3,7 @@ using Xunit;
 namespace SentryVibe.AppHost.Tests.WholeApp;
 
 /// <summary>What survives a restart of `dotnet run --project AppHost`, and what must not outlive it.</summary>
-[Collection(WholeAppCollection.Name)]
+[Collection("apphost lifecycle")]
 public sealed class AppHostLifecycleTests : IDisposable
 {
     private readonly string _home = RunningApp.NewHome();

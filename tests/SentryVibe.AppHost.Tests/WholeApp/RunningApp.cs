@@ -111,7 +111,7 @@ public sealed class RunningApp : IAsyncDisposable
     }
 }
 
-/// <summary>One running app shared by the tests of a class: starting it costs tens of seconds.</summary>
+/// <summary>One running app shared by the whole-app test classes: starting it costs tens of seconds.</summary>
 public sealed class RunningAppFixture : IAsyncLifetime
 {
     private readonly string _home = RunningApp.NewHome();
@@ -135,7 +135,7 @@ public sealed class RunningAppFixture : IAsyncLifetime
 
 /// <summary>Whole-app tests run one at a time: each starts Postgres, three services and DCP on a 2-core machine.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class WholeAppCollection
+public sealed class WholeAppCollection : ICollectionFixture<RunningAppFixture>
 {
     public const string Name = "whole app";
 }

@@ -8,7 +8,7 @@ namespace SentryVibe.AppHost.Tests.WholeApp;
 
 /// <summary>The running system, seen from outside through the design's public contract.</summary>
 [Collection(WholeAppCollection.Name)]
-public sealed class WholeAppTests(RunningAppFixture fixture) : IClassFixture<RunningAppFixture>
+public sealed class WholeAppTests(RunningAppFixture fixture)
 {
     private RunningApp App => fixture.App;
 
