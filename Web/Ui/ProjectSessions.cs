@@ -15,7 +15,11 @@ public sealed class ScopedServices(IServiceScopeFactory scopes)
 }
 
 /// <summary>Scoped (one per circuit): the feeds of the projects this browser tab has opened.</summary>
-public sealed class ProjectSessions(ScopedServices services, EventNotifications notifications, ILoggerFactory loggers) : IAsyncDisposable
+public sealed class ProjectSessions(
+    ScopedServices services,
+    EventNotifications notifications,
+    IHostApplicationLifetime lifetime,
+    ILoggerFactory loggers) : IAsyncDisposable
 {
     /// <summary>Feeds kept live per tab; the least recently opened beyond this stop (and start again when reopened).</summary>
     public const int MaxLive = 12;
@@ -34,7 +38,8 @@ public sealed class ProjectSessions(ScopedServices services, EventNotifications 
             {
                 session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
                 _sessions[projectId] = session;
-                session.Start();
+                // Feeds end with the app too, not only with their circuit: circuits may outlive the host's services.
+                session.Start(lifetime.ApplicationStopping);
             }
             _recent.Remove(projectId);
             _recent.AddFirst(projectId);
@@ -105,7 +110,11 @@ public sealed class ProjectSession : IAsyncDisposable
     /// <summary>Raised on the feed's task after anything above changed.</summary>
     public event Action? Changed;
 
-    internal void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+    internal void Start(CancellationToken appStopping) => _loop = Task.Run(async () =>
+    {
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, appStopping);
+        await RunAsync(both.Token);
+    });
 
     /// <summary>Read now rather than at the next wake-up (after the user did something).</summary>
     public void Poke()
@@ -135,6 +144,10 @@ public sealed class ProjectSession : IAsyncDisposable
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // the app is shutting down
             }
             catch (Exception e)
             {

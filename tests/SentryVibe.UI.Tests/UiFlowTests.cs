@@ -49,8 +49,8 @@ public sealed class UiFlowTests(UiFixture ui)
         var id = Guid.Parse(page.Url[^36..]);
         var start = Assert.Single(await Broker.CommandsAsync(id));
         Assert.Equal(CommandTypes.StartBuild, start.Type);
-        Assert.Contains("\"agent\":\"none\"", start.Payload);
-        Assert.Contains("\"templateId\":\"vite-react\"", start.Payload);
+        var build = Assert.IsType<StartBuild>(System.Text.Json.JsonSerializer.Deserialize<RunnerCommand>(start.Payload, LinkProtocol.JsonOptions));
+        Assert.Equal((Agents.None, "vite-react", "Create a React todo app"), (build.Agent, build.TemplateId, build.Prompt));
         await Expect(page.Locator(".msg-user .bubble")).ToHaveTextAsync("Create a React todo app");
         await Expect(page.Locator(".project-title .badge")).ToHaveTextAsync("Queued");
 
