@@ -102,10 +102,10 @@ public sealed class UiFixture : IAsyncLifetime
         return page;
     }
 
-    public static async Task ShotAsync(IPage page, string name)
+    public static async Task ShotAsync(IPage page, string name, bool fullPage = false)
     {
         var path = Path.Combine(Artifacts, name + ".png");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = fullPage });
         File.Copy(path, Path.Combine(SharedShots, name + ".png"), overwrite: true);
     }
 

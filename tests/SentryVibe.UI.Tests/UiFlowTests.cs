@@ -247,6 +247,10 @@ public sealed class UiFlowTests(UiFixture ui)
         var phone = await ui.NewPageAsync(width: 390, height: 844);
         await phone.GotoAsync($"/projects/{id}");
         await Expect(phone.Locator(".preview-state")).ToContainTextAsync("Runner offline");
-        await UiFixture.ShotAsync(phone, "11-phone");
+        // Narrow screens stack the preview below the chat.
+        var chatBox = await phone.Locator(".work").BoundingBoxAsync();
+        var previewBox = await phone.Locator(".preview").BoundingBoxAsync();
+        Assert.True(previewBox!.Y >= chatBox!.Y + chatBox.Height - 1, "the preview is below the chat");
+        await UiFixture.ShotAsync(phone, "11-phone", fullPage: true);
     }
 }
