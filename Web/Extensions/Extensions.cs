@@ -3,6 +3,7 @@ using SentryVibe.Data;
 using SentryVibe.Protocol;
 using SentryVibe.Web.Auth;
 using SentryVibe.Web.Services;
+using SentryVibe.Web.Ui;
 
 namespace SentryVibe.Web.Extensions;
 
@@ -42,6 +43,8 @@ public static class Extensions
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<ProjectService>();
+        builder.Services.AddSingleton<ScopedServices>();
+        builder.Services.AddScoped<ProjectSessions>();
         builder.Services.AddScoped<RunnerService>();
         builder.Services.AddScoped<CommandExpiry>();
         builder.Services.AddSingleton<EventNotifications>();

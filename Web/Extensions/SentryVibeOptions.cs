@@ -12,6 +12,12 @@ public sealed class SentryVibeOptions
     [MinLength(16, ErrorMessage = "SentryVibe:ApiToken must be at least 16 characters.")]
     public string ApiToken { get; set; } = "";
 
+    /// <summary>
+    /// The broker's runner endpoint as a runner on another machine reaches it (<c>ws(s)://host/runner</c>); the AppHost sets it.
+    /// The Runners page puts it into the <c>sentryvibe-runner run</c> command it shows.
+    /// </summary>
+    public string? BrokerUrl { get; set; }
+
     /// <summary>Domain under which the broker serves previews (<c>{previewId}.{PreviewDomain}</c>).</summary>
     public string? PreviewDomain { get; set; }
 

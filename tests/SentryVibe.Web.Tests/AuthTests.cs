@@ -116,7 +116,10 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
         Assert.Equal(HttpStatusCode.OK, api.StatusCode);
         using var home = await client.GetAsync("/");
         Assert.Equal(HttpStatusCode.OK, home.StatusCode);
-        Assert.Contains("<h1>Projects</h1>", await home.Content.ReadAsStringAsync());
+        // The signed-in app shell (the interactive UI renders in the browser), not the login form.
+        var html = await home.Content.ReadAsStringAsync();
+        Assert.Contains("_framework/blazor.web", html);
+        Assert.DoesNotContain("id=\"token\"", html);
     }
 
     [Fact]
