@@ -22,6 +22,9 @@ var broker = builder.AddService<Projects.SentryVibe_Broker>("broker", home.Broke
     .WithEnvironment("RUNNER_SHARED_SECRET", runnerSecret)
     .WithEnvironment("Broker__PreviewDomain", home.PreviewDomain);
 
+// The runner command the UI shows next to a new runner token.
+web.WithEnvironment("SentryVibe__BrokerUrl", ReferenceExpression.Create($"ws://{broker.GetEndpoint("http").Property(EndpointProperty.HostAndPort)}/runner"));
+
 var runner = builder.AddService<Projects.SentryVibe_Runner>("runner", home.RunnerHealthPort, healthPortVariable: "HEALTH_PORT")
     .WithArgs("run")
     .WithEnvironment("RUNNER_BROKER_URL", ReferenceExpression.Create($"ws://{broker.GetEndpoint("http").Property(EndpointProperty.HostAndPort)}/runner"))
