@@ -70,6 +70,17 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
             var transaction = (NpgsqlTransaction)tx.GetDbTransaction();
 
             var inserted = new List<(long Id, long Seq)>(count);
+            // Lock the batch's project rows before taking event ids: Web locks the same row before it appends a user
+            // message, so per project ids are committed in id order and a live reader that moved past an id never
+            // misses an earlier one committed later.
+            var batchProjects = projects.Where(p => p is not null).Select(p => p!.Value).Distinct().Order().ToArray();
+            if (batchProjects.Length > 0)
+            {
+                await using var lockRows = new NpgsqlCommand("""SELECT 1 FROM projects WHERE "Id" = ANY(@ids) ORDER BY "Id" FOR UPDATE""", connection, transaction);
+                lockRows.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = batchProjects });
+                await using var locked = await lockRows.ExecuteReaderAsync(ct);
+                while (await locked.ReadAsync(ct)) { }
+            }
             if (count > 0)
             {
                 await using var insert = new NpgsqlCommand(InsertSql, connection, transaction);
