@@ -74,13 +74,7 @@ public sealed class UiFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         Directory.CreateDirectory(SharedShots);
         Assertions.SetDefaultExpectTimeout(15_000);
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        });
+        (_playwright, Browser) = await SentryVibe.Testing.Chromium.LaunchAsync();
     }
 
     /// <summary>A fresh browser context, signed in through the login link when <paramref name="signIn"/>.</summary>
