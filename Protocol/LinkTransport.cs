@@ -1,5 +1,6 @@
 // The transport both ends of the runner link share: WebSocket → byte stream (with the per-message limit) →
 // MultiplexingStream → "rpc" channel → StreamJsonRpc. One place, so broker and runner cannot drift apart.
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -60,10 +61,12 @@ public static class LinkTransport
 /// A WebSocket as a byte stream for the mux, enforcing a maximum WebSocket message size: a bigger message closes
 /// the socket with 1009 (message too big) and faults the read, which ends this link only.
 /// </summary>
+/// <remarks>Disposing the stream leaves the socket to its owner.</remarks>
 public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = LinkProtocol.MaxMessageBytes) : Stream
 {
     private readonly SemaphoreSlim _send = new(1, 1);
-    private long _messageBytes;
+    private ArrayBufferWriter<byte> _held = new();
+    private int _heldOffset;
 
     public WebSocket Socket => socket;
 
@@ -78,26 +81,62 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_held.WrittenCount > _heldOffset) return TakeHeld(buffer.Span);
+
         while (true)
         {
             if (socket.State is not (WebSocketState.Open or WebSocketState.CloseSent)) return 0;
             var result = await socket.ReceiveAsync(buffer, cancellationToken);
             if (result.MessageType == WebSocketMessageType.Close) return 0;
-            if (result.MessageType == WebSocketMessageType.Text)
+            await RefuseTextAsync(result);
+            if (result.EndOfMessage)
             {
-                await CloseAsync(WebSocketCloseStatus.InvalidMessageType, LinkCloseReasons.MalformedInput + ": text frames are not part of the link");
-                throw new IOException("The peer sent a text frame on the link.");
+                if (result.Count > 0) return result.Count;
+                continue;
             }
 
-            _messageBytes += result.Count;
-            if (_messageBytes > maxMessageBytes)
+            // A message longer than one read: the whole of it is received (up to the limit) before the mux sees any
+            // of it, so an oversized message is refused as such and never half-parsed.
+            _held.Clear();
+            _heldOffset = 0;
+            _held.Write(buffer.Span[..result.Count]);
+            while (!result.EndOfMessage)
             {
-                await CloseAsync(WebSocketCloseStatus.MessageTooBig, LinkCloseReasons.MessageTooBig + $" ({maxMessageBytes} bytes)");
-                throw new IOException($"The peer sent a WebSocket message larger than {maxMessageBytes} bytes.");
+                result = await socket.ReceiveAsync(_held.GetMemory(64 * 1024), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close) return 0;
+                _held.Advance(result.Count);
+                if (_held.WrittenCount > maxMessageBytes)
+                {
+                    _held.Clear();
+                    await CloseAsync(WebSocketCloseStatus.MessageTooBig, LinkCloseReasons.MessageTooBig + $" ({maxMessageBytes} bytes)");
+                    throw new IOException($"The peer sent a WebSocket message larger than {maxMessageBytes} bytes.");
+                }
             }
-            if (result.EndOfMessage) _messageBytes = 0;
-            if (result.Count > 0) return result.Count;
+            return TakeHeld(buffer.Span);
         }
+    }
+
+    private int TakeHeld(Span<byte> destination)
+    {
+        var available = _held.WrittenSpan[_heldOffset..];
+        var n = Math.Min(available.Length, destination.Length);
+        available[..n].CopyTo(destination);
+        _heldOffset += n;
+        if (_heldOffset == _held.WrittenCount)
+        {
+            // Do not keep a big buffer alive after a big message.
+            if (_held.Capacity > 1024 * 1024) _held = new ArrayBufferWriter<byte>();
+            else _held.Clear();
+            _heldOffset = 0;
+        }
+        return n;
+    }
+
+    private async Task RefuseTextAsync(ValueWebSocketReceiveResult result)
+    {
+        if (result.MessageType != WebSocketMessageType.Text) return;
+        await CloseAsync(WebSocketCloseStatus.InvalidMessageType, LinkCloseReasons.MalformedInput + ": text frames are not part of the link");
+        throw new IOException("The peer sent a text frame on the link.");
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -154,11 +193,8 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) socket.Dispose();
-        base.Dispose(disposing);
-    }
+    // The socket is not disposed with the stream: the mux disposes its stream when it faults, and the link's owner
+    // still has to send the close frame that tells the peer why.
 }
 
 /// <summary>

@@ -35,6 +35,18 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
         UPDATE runners SET "CommittedSeq" = GREATEST("CommittedSeq", @max) WHERE "Id" = @runner RETURNING "CommittedSeq"
         """;
 
+    /// <summary>
+    /// Builds the EF model and compiles the projector's query before the first runner needs them (seconds on a cold
+    /// start, which a reconnecting runner would otherwise wait out after a broker restart).
+    /// </summary>
+    public async Task WarmUpAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
+        var none = new HashSet<Guid>();
+        await db.Projects.Where(p => none.Contains(p.Id)).ToDictionaryAsync(p => p.Id, cancellationToken);
+    }
+
     /// <summary>Returns the runner's committed-through seq once the batch is durable.</summary>
     public async Task<long> IngestAsync(string runnerId, IReadOnlyList<RunnerEvent> events, CancellationToken cancellationToken)
     {

@@ -30,6 +30,7 @@ public sealed partial class RunnerConnection : IAsyncDisposable
     private int _helloState; // 0: none, 1: in progress, 2: done
     private long _lastHeard = Environment.TickCount64;
     private Task _delivery = Task.CompletedTask;
+    private long _committedSeq;
 
     public RunnerConnection(WebSocket socket, LinkServices services, string? remote)
     {
@@ -60,7 +61,7 @@ public sealed partial class RunnerConnection : IAsyncDisposable
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _closed.Token);
         var ct = linked.Token;
-        string? reason = null;
+        (WebSocketCloseStatus Status, string Reason)? close = null;
         try
         {
             _mux = await LinkTransport.CreateMuxAsync(_stream, ct);
@@ -70,7 +71,7 @@ public sealed partial class RunnerConnection : IAsyncDisposable
             if (await Task.WhenAny(accept, _mux.Completion) != accept)
             {
                 await helloDeadline.CancelAsync();
-                reason = _mux.Completion.IsFaulted ? LinkCloseReasons.MalformedInput : null;
+                close = _mux.Completion.IsFaulted ? (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput) : null;
                 return;
             }
 
@@ -89,20 +90,24 @@ public sealed partial class RunnerConnection : IAsyncDisposable
             _ = EnforceHelloDeadlineAsync(ct);
 
             await Task.WhenAny(_rpc.Completion, _mux.Completion, Task.Delay(Timeout.Infinite, ct));
-            if (_rpc.Completion.IsFaulted || _mux.Completion.IsFaulted) reason = LinkCloseReasons.MalformedInput;
+            if (_rpc.Completion.IsFaulted || _mux.Completion.IsFaulted) close = (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
         {
-            reason ??= aborted.IsCancellationRequested ? null : LinkCloseReasons.HelloTimeout;
+            // Our own decision (a close already sent with its reason) or the Hello deadline passing before any channel.
+            if (Volatile.Read(ref _helloState) != 2) close = (WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloTimeout);
         }
-        catch (Exception e) when (e is IOException or WebSocketException or InvalidDataException or ObjectDisposedException)
+        catch (OperationCanceledException)
         {
-            reason = LinkCloseReasons.MalformedInput;
+        }
+        catch (Exception e) when (e is IOException or WebSocketException or InvalidDataException or ObjectDisposedException or MultiplexingProtocolException)
+        {
+            close = (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput);
             _logger.LogInformation("Link of {Runner} ({Remote}) failed: {Message}", RunnerId ?? "?", _remote, e.Message);
         }
         finally
         {
-            await TearDownAsync(reason);
+            await TearDownAsync(close);
         }
     }
 
@@ -192,6 +197,7 @@ public sealed partial class RunnerConnection : IAsyncDisposable
         {
             (committed, var connectedAt) = await _services.Runners.MarkOnlineAsync(hello, cancellationToken);
             ConnectedAt = connectedAt;
+            Interlocked.Exchange(ref _committedSeq, committed);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -225,9 +231,12 @@ public sealed partial class RunnerConnection : IAsyncDisposable
             throw Error(LinkErrorCodes.InvalidRequest, $"A batch holds at most {_services.Options.MaxEventsPerBatch} events.");
         }
 
+        if (batch.Events.Count == 0) return new EventAck(Interlocked.Read(ref _committedSeq));
         try
         {
-            return new EventAck(await _services.Events.IngestAsync(runnerId, batch.Events, cancellationToken));
+            var committed = await _services.Events.IngestAsync(runnerId, batch.Events, cancellationToken);
+            InterlockedMax(ref _committedSeq, committed);
+            return new EventAck(committed);
         }
         catch (ArgumentException e)
         {
@@ -359,7 +368,7 @@ public sealed partial class RunnerConnection : IAsyncDisposable
         await CloseAsync(status, reason);
     }
 
-    private async Task TearDownAsync(string? reason)
+    private async Task TearDownAsync((WebSocketCloseStatus Status, string Reason)? close)
     {
         await _closed.CancelAsync();
         if (RunnerId is { } runnerId && _services.Registry.Remove(runnerId, this))
@@ -374,16 +383,38 @@ public sealed partial class RunnerConnection : IAsyncDisposable
                 // The sweeper marks it offline once LastSeenAt is old enough.
                 _logger.LogWarning("Could not mark runner {Runner} offline: {Message}", runnerId, e.Message);
             }
-            _logger.LogInformation("Runner {Runner} disconnected{Reason}", runnerId, reason is null ? "" : $" ({reason})");
+            _logger.LogInformation("Runner {Runner} disconnected{Reason}", runnerId, close is null ? "" : $" ({close.Value.Reason})");
         }
 
         if (_stream.Socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            await _stream.CloseAsync(
-                reason is null ? WebSocketCloseStatus.NormalClosure : WebSocketCloseStatus.ProtocolError,
-                reason ?? "link closed");
+            await _stream.CloseAsync(close?.Status ?? WebSocketCloseStatus.NormalClosure, close?.Reason ?? "link closed");
         }
+        await DrainUntilClosedAsync();
         try { await _delivery.WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
+    }
+
+    // After our close frame, keep reading (and discarding) until the peer answers or a moment passes: closing a socket
+    // with unread input sends a TCP reset, and a reset makes the peer's kernel drop the close frame we just sent.
+    private async Task DrainUntilClosedAsync()
+    {
+        var socket = _stream.Socket;
+        if (socket.State != WebSocketState.CloseSent) return;
+        var scratch = new byte[64 * 1024];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                var result = await socket.ReceiveAsync(scratch, timeout.Token);
+                if (result.MessageType == WebSocketMessageType.Close) break;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException
+                                   or InvalidOperationException)
+        {
+            // InvalidOperationException: the mux is still reading; it will see the close itself.
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -400,6 +431,17 @@ public sealed partial class RunnerConnection : IAsyncDisposable
         e is NpgsqlException or TimeoutException or Microsoft.EntityFrameworkCore.DbUpdateException
         || (e is InvalidOperationException && e.InnerException is not null && IsDatabaseFailure(e.InnerException))
         || e is Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException;
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var current = Interlocked.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current) return;
+            current = seen;
+        }
+    }
 
     private static LocalRpcException Error(int code, string message) => new(message) { ErrorCode = code };
 

@@ -16,6 +16,8 @@ var project = Guid.Parse(options.GetValueOrDefault("project", Guid.Empty.ToStrin
 
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Logging.AddFilter("SentryVibe", LogLevel.Information);
+builder.Logging.AddSimpleConsole(o => { o.TimestampFormat = "HH:mm:ss.fff "; o.SingleLine = true; });
 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
 {
     ["Runner:BrokerUrl"] = options["broker"],

@@ -6,23 +6,11 @@ using Xunit;
 namespace SentryVibe.Link.Tests;
 
 [Collection(LinkCollection.Name)]
-public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifetime
+public sealed class CommandDeliveryTests(BrokerEnvironment environment) : IClassFixture<BrokerEnvironment>
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
-    private string _db = "";
-    private BrokerProcess? _broker;
-
-    public async Task InitializeAsync()
-    {
-        _db = await postgres.CreateDatabaseAsync();
-        await Database.MigrateAsync(_db);
-        _broker = await BrokerProcess.StartAsync(_db);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_broker is not null) await _broker.DisposeAsync();
-    }
+    private readonly string _db = environment.Db;
+    private readonly BrokerProcess _broker = environment.Broker;
 
     [Fact]
     public async Task A_command_queued_while_the_runner_is_offline_runs_exactly_once_after_it_connects()
@@ -30,7 +18,7 @@ public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifet
         var id = await Database.QueueCommandAsync(_db, "offline-runner", new StartDevServer(Guid.NewGuid()));
         Assert.Equal(CommandStatuses.Queued, await Database.CommandStatusAsync(_db, id));
 
-        await using var runner = await InProcessRunner.StartAsync(_broker!.LinkUri, "offline-runner");
+        await using var runner = await InProcessRunner.StartAsync(_broker.LinkUri, "offline-runner");
 
         await Eventually.WaitAsync(async () => await Database.CommandStatusAsync(_db, id) == CommandStatuses.Acked, Wait, "the command to be acked");
         Assert.Equal(1, runner.Handler.CountOf(id));
@@ -40,7 +28,7 @@ public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifet
     [Fact]
     public async Task The_same_command_delivered_again_is_acked_as_a_duplicate_and_not_run_twice()
     {
-        await using var runner = await InProcessRunner.StartAsync(_broker!.LinkUri, "replay-runner");
+        await using var runner = await InProcessRunner.StartAsync(_broker.LinkUri, "replay-runner");
         await runner.WaitConnectedAsync();
         var id = await Database.QueueCommandAsync(_db, "replay-runner", new StopDevServer(Guid.NewGuid()));
         await Eventually.WaitAsync(async () => await Database.CommandStatusAsync(_db, id) == CommandStatuses.Acked, Wait, "the first delivery's ack");
@@ -58,7 +46,7 @@ public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifet
     {
         var home = Paths.TempDirectory("journal");
         Guid id;
-        await using (var first = await InProcessRunner.StartAsync(_broker!.LinkUri, "restart-runner", home))
+        await using (var first = await InProcessRunner.StartAsync(_broker.LinkUri, "restart-runner", home))
         {
             id = await Database.QueueCommandAsync(_db, "restart-runner", new CancelBuild(Guid.NewGuid()));
             await Eventually.WaitAsync(async () => await Database.CommandStatusAsync(_db, id) == CommandStatuses.Acked, Wait, "the ack before the restart");
@@ -76,7 +64,7 @@ public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifet
     [Fact]
     public async Task Commands_are_delivered_in_the_order_they_were_created_and_results_complete_them()
     {
-        await using var runner = await InProcessRunner.StartAsync(_broker!.LinkUri, "order-runner");
+        await using var runner = await InProcessRunner.StartAsync(_broker.LinkUri, "order-runner");
         runner.Handler.ReportCompletion = true;
         var ids = new List<Guid>();
         for (var i = 0; i < 5; i++) ids.Add(await Database.QueueCommandAsync(_db, "order-runner", new StartDevServer(Guid.NewGuid())));
@@ -93,7 +81,7 @@ public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifet
         await Database.ExecuteAsync(_db, """UPDATE commands SET "ExpiresAt" = now() - interval '1 second' WHERE "Id" = @id""", ("id", id));
         var fresh = await Database.QueueCommandAsync(_db, "expiry-runner", new StartDevServer(Guid.NewGuid()));
 
-        await using var runner = await InProcessRunner.StartAsync(_broker!.LinkUri, "expiry-runner");
+        await using var runner = await InProcessRunner.StartAsync(_broker.LinkUri, "expiry-runner");
         await Eventually.WaitAsync(async () => await Database.CommandStatusAsync(_db, fresh) == CommandStatuses.Acked, Wait, "the fresh command's ack");
 
         Assert.Equal(CommandStatuses.Queued, await Database.CommandStatusAsync(_db, id));
@@ -105,7 +93,7 @@ public sealed class CommandDeliveryTests(PostgresFixture postgres) : IAsyncLifet
     {
         var trace = ActivityTraceId.CreateRandom();
         var traceParent = $"00-{trace}-{ActivitySpanId.CreateRandom()}-01";
-        await using var runner = await InProcessRunner.StartAsync(_broker!.LinkUri, "trace-runner");
+        await using var runner = await InProcessRunner.StartAsync(_broker.LinkUri, "trace-runner");
         var id = await Database.QueueCommandAsync(_db, "trace-runner", new StartDevServer(Guid.NewGuid()), traceParent);
 
         await Eventually.WaitAsync(() => runner.Handler.CountOf(id) == 1, Wait, "the command to run");

@@ -189,6 +189,7 @@ public sealed class BrokerProcess : ChildProcess
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{broker.Port}",
             ["RUNNER_SHARED_SECRET"] = Database.SharedSecret,
             ["Broker__Id"] = broker.Id,
+            ["Broker__HelloTimeout"] = "00:00:03",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__SentryVibe"] = "Information",
             ["DOTNET_gcServer"] = "0",
@@ -373,5 +374,24 @@ public sealed class RawLink : IAsyncDisposable
             Task.FromResult(new PreviewChannelAck(false, "none"));
         public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
             Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+    }
+}
+
+/// <summary>A database with the schema and one broker process on it, shared by the tests of a class.</summary>
+public sealed class BrokerEnvironment(SentryVibe.Testing.PostgresFixture postgres) : IAsyncLifetime
+{
+    public string Db { get; private set; } = "";
+    public BrokerProcess Broker { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Db = await postgres.CreateDatabaseAsync();
+        await Database.MigrateAsync(Db);
+        Broker = await BrokerProcess.StartAsync(Db);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Broker is not null) await Broker.DisposeAsync();
     }
 }

@@ -1,0 +1,487 @@
+// The runner link under load: runner → broker → Postgres → a NOTIFY-woken reader (throughput and latency), and
+// 1,000 idle runners on one broker (its memory, command delivery latency). Baselines are measured in the same run.
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Nerdbank.Streams;
+using Npgsql;
+using NpgsqlTypes;
+using SentryVibe.Data;
+using SentryVibe.LocalPostgres;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Link;
+
+namespace SentryVibe.Bench;
+
+public static class LinkScenario
+{
+    internal const string Secret = "bench-secret";
+
+    public static async Task RunAsync(string[] args)
+    {
+        var idleRunners = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
+        var root = Path.Combine(Path.GetTempPath(), "sv-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        var rows = new List<(string Metric, string Value, string Baseline, string Target)>();
+
+        var binaries = PostgresBinaries.Find() ?? throw new InvalidOperationException(PostgresBinaries.InstallHint);
+        await using var cluster = new PostgresCluster(binaries, Path.Combine(root, "pg"));
+        await cluster.StartAsync();
+        var db = await CreateDatabaseAsync(cluster, "bench");
+        Console.Error.WriteLine($"postgres on {cluster.Port}");
+
+        // Baseline: the same multi-row INSERT the broker does, straight from here, 500 rows a statement.
+        var rawRate = await RawInsertRateAsync(db, 50_000);
+        Console.Error.WriteLine($"raw insert: {rawRate:0} events/s");
+
+        using var broker = BrokerProcess.Start(db, Secret);
+        await broker.WaitReadyAsync();
+        var baselineRss = broker.RssMegabytes();
+
+        // 1. Sustained throughput: 50,000 events published as fast as the outbox takes them, until the reader saw all.
+        var project = Guid.NewGuid();
+        await using (var reader = await EventReader.StartAsync(db, project))
+        await using (var runner = await BenchRunner.StartAsync(broker.LinkUri, "bench-burst", Path.Combine(root, "burst")))
+        {
+            const int total = 50_000;
+            var clock = Stopwatch.StartNew();
+            var publishing = new List<ValueTask>(total);
+            for (var i = 0; i < total; i++) publishing.Add(runner.Events.PublishAsync(project, new BuildLog("line " + i)));
+            foreach (var p in publishing) await p;
+            await reader.WaitForAsync(total, TimeSpan.FromMinutes(3));
+            var rate = total / clock.Elapsed.TotalSeconds;
+            Console.Error.WriteLine($"sustained: {rate:0} events/s");
+            rows.Add(("Events runner → Postgres → reader, sustained", $"{rate:N0} events/s", $"raw INSERT {rawRate:N0} events/s", "≥ 5,000 events/s"));
+        }
+
+        // 2. Latency at a steady 500 events/s for 10 s, publish → visible to the NOTIFY-woken reader.
+        var paced = Guid.NewGuid();
+        await using (var reader = await EventReader.StartAsync(db, paced))
+        await using (var runner = await BenchRunner.StartAsync(broker.LinkUri, "bench-paced", Path.Combine(root, "paced")))
+        {
+            const int perSecond = 500, seconds = 10;
+            var clock = Stopwatch.StartNew();
+            for (var sent = 0; sent < perSecond * seconds;)
+            {
+                var due = (int)(clock.Elapsed.TotalSeconds * perSecond);
+                if (sent >= due) { await Task.Delay(2); continue; }
+                for (; sent < due && sent < perSecond * seconds; sent++) _ = runner.Events.PublishAsync(paced, new BuildLog("tick " + sent));
+            }
+            await reader.WaitForAsync(perSecond * seconds, TimeSpan.FromMinutes(1));
+            var (p50, p99) = Percentiles(reader.LatenciesMs);
+            Console.Error.WriteLine($"latency at 500/s: p50 {p50:0.0} ms p99 {p99:0.0} ms");
+            rows.Add(("Publish → visible latency at 500 events/s", $"p50 {p50:0.0} ms, p99 {p99:0.0} ms", "—", "p99 ≤ 50 ms"));
+        }
+
+        // 3. Idle runners on one broker: its memory, and command delivery latency (INSERT + NOTIFY → runner's ExecuteAsync).
+        var echo = await WebSocketEchoBaselineAsync(1000);
+        var idle = new List<IdleRunner>(idleRunners);
+        try
+        {
+            var connectClock = Stopwatch.StartNew();
+            using var gate = new SemaphoreSlim(50);
+            var connecting = Enumerable.Range(0, idleRunners).Select(async i =>
+            {
+                await gate.WaitAsync();
+                try { return await IdleRunner.ConnectAsync(broker.LinkUri, $"idle-{i:D4}"); }
+                finally { gate.Release(); }
+            }).ToList();
+            idle.AddRange(await Task.WhenAll(connecting));
+            Console.Error.WriteLine($"{idle.Count} idle runners linked in {connectClock.Elapsed.TotalSeconds:0.0} s");
+            await Task.Delay(TimeSpan.FromSeconds(12)); // two heartbeat rounds both ways
+            var rss = broker.RssMegabytes();
+            Console.Error.WriteLine($"broker RSS: {rss:0} MB (idle baseline {baselineRss:0} MB)");
+            rows.Add(($"Broker RSS with {idleRunners:N0} idle runners", $"{rss:0} MB", $"no runners {baselineRss:0} MB", "≤ 300 MB"));
+
+            var latencies = new List<double>();
+            for (var i = 0; i < 300; i++)
+            {
+                var target = idle[Random.Shared.Next(idle.Count)];
+                var id = Guid.NewGuid();
+                var arrived = target.Expect(id);
+                var start = Stopwatch.GetTimestamp();
+                await QueueCommandAsync(db, target.RunnerId, id);
+                await arrived.WaitAsync(TimeSpan.FromSeconds(10));
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+            var (c50, c99) = Percentiles(latencies);
+            var (e50, e99) = Percentiles(echo);
+            Console.Error.WriteLine($"command: p50 {c50:0.0} ms p99 {c99:0.0} ms");
+            rows.Add(($"Command round-trip among {idleRunners:N0} idle runners (INSERT+NOTIFY → runner)", $"p50 {c50:0.0} ms, p99 {c99:0.0} ms",
+                $"raw WebSocket echo p50 {e50:0.00} ms, p99 {e99:0.00} ms", "p99 ≤ 20 ms"));
+        }
+        finally
+        {
+            await Task.WhenAll(idle.Select(r => r.DisposeAsync().AsTask()));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"### link scenario ({Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd})");
+        Console.WriteLine();
+        Console.WriteLine("| Metric | Measured | Baseline (same run) | Target |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (var (metric, value, baseline, target) in rows) Console.WriteLine($"| {metric} | {value} | {baseline} | {target} |");
+
+        try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static (double P50, double P99) Percentiles(IReadOnlyCollection<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        if (sorted.Length == 0) return (double.NaN, double.NaN);
+        double At(double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+        return (At(0.50), At(0.99));
+    }
+
+    private static async Task<string> CreateDatabaseAsync(PostgresCluster cluster, string name)
+    {
+        await using (var connection = new NpgsqlConnection(cluster.ConnectionStringFor("postgres")))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        var cs = cluster.ConnectionStringFor(name);
+        await using var context = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(cs)
+            .ConfigureWarnings(w => w.Ignore(Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.PendingModelChangesWarning)).Options);
+        await context.Database.MigrateAsync();
+        return cs;
+    }
+
+    private static async Task<double> RawInsertRateAsync(string db, int total)
+    {
+        await using var connection = new NpgsqlConnection(db);
+        await connection.OpenAsync();
+        var payload = JsonSerializer.Serialize<ProjectEvent>(new BuildLog("line 0"), LinkProtocol.JsonOptions);
+        var clock = Stopwatch.StartNew();
+        for (var first = 1; first <= total; first += 500)
+        {
+            var seqs = Enumerable.Range(first, 500).Select(i => (long)i).ToArray();
+            await using var tx = await connection.BeginTransactionAsync();
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
+                SELECT 'raw-baseline', s, NULL, 'build-log', @payload::jsonb, now(), now() FROM unnest(@seqs) AS s
+                ON CONFLICT ("RunnerId", "Seq") DO NOTHING
+                """, connection, tx);
+            insert.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = seqs });
+            insert.Parameters.AddWithValue("payload", payload);
+            await insert.ExecuteNonQueryAsync();
+            await tx.CommitAsync();
+        }
+        return total / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task QueueCommandAsync(string db, string runnerId, Guid id)
+    {
+        await using var connection = new NpgsqlConnection(db);
+        await connection.OpenAsync();
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO commands ("Id", "RunnerId", "ProjectId", "Type", "Payload", "Status", "Attempts", "CreatedAt", "ExpiresAt")
+            VALUES (@id, @runner, @project, 'stop-dev-server', @payload::jsonb, 'queued', 0, clock_timestamp(), now() + interval '1 hour');
+            SELECT pg_notify('sentryvibe_commands', @runner);
+            """, connection);
+        var project = Guid.NewGuid();
+        insert.Parameters.AddWithValue("id", id);
+        insert.Parameters.AddWithValue("runner", runnerId);
+        insert.Parameters.AddWithValue("project", project);
+        insert.Parameters.AddWithValue("payload", JsonSerializer.Serialize<RunnerCommand>(new StopDevServer(project), LinkProtocol.JsonOptions));
+        await insert.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Round-trips of a 64-byte message over a plain Kestrel WebSocket on loopback: the floor for any command.</summary>
+    private static async Task<List<double>> WebSocketEchoBaselineAsync(int iterations)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        await using var app = builder.Build();
+        app.UseWebSockets();
+        app.Map("/echo", async (HttpContext context) =>
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var buffer = new byte[1024];
+            while (true)
+            {
+                var r = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                if (r.MessageType == WebSocketMessageType.Close) break;
+                await socket.SendAsync(buffer.AsMemory(0, r.Count), WebSocketMessageType.Binary, true, CancellationToken.None);
+            }
+        });
+        await app.StartAsync();
+        var address = app.Urls.First().Replace("http://", "ws://") + "/echo";
+        using var client = new ClientWebSocket();
+        await client.ConnectAsync(new Uri(address), CancellationToken.None);
+        var message = new byte[64];
+        var reply = new byte[1024];
+        var results = new List<double>(iterations);
+        for (var i = 0; i < iterations + 100; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await client.SendAsync(message, WebSocketMessageType.Binary, true, CancellationToken.None);
+            await client.ReceiveAsync(reply, CancellationToken.None);
+            if (i >= 100) results.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        client.Abort();
+        await app.StopAsync();
+        return results;
+    }
+}
+
+/// <summary>The broker as its own process (Release output next to this bench's configuration).</summary>
+public sealed class BrokerProcess : IDisposable
+{
+    private readonly Process _process;
+
+    private BrokerProcess(Process process, int port)
+    {
+        _process = process;
+        LinkUri = new Uri($"ws://127.0.0.1:{port}{LinkProtocol.RunnerPath}");
+        Port = port;
+    }
+
+    public Uri LinkUri { get; }
+    public int Port { get; }
+
+    public static BrokerProcess Start(string db, string secret)
+    {
+        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "SentryVibe.sln"))) root = Path.GetDirectoryName(root.TrimEnd('/'))!;
+        var dll = Path.Combine(root, "Broker", "bin", configuration, "net10.0", "SentryVibe.Broker.dll");
+        var port = PostgresCluster.FreePort();
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        psi.Environment["ConnectionStrings__sentryvibe"] = db + ";Maximum Pool Size=50";
+        psi.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        psi.Environment["RUNNER_SHARED_SECRET"] = secret;
+        psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("[broker] " + e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new BrokerProcess(process, port);
+    }
+
+    public async Task WaitReadyAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{Port}/alive")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("The broker did not start.");
+    }
+
+    public double RssMegabytes()
+    {
+        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+}
+
+/// <summary>A runner's real link (outbox, client) hosted in this process, with a handler that does nothing.</summary>
+public sealed class BenchRunner : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private BenchRunner(IHost host) => _host = host;
+
+    public IEventSink Events => _host.Services.GetRequiredService<IEventSink>();
+
+    public static async Task<BenchRunner> StartAsync(Uri broker, string id, string home)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Runner:BrokerUrl"] = broker.ToString(),
+            ["Runner:Token"] = LinkScenario.Secret,
+            ["Runner:Id"] = id,
+            ["Runner:Home"] = home,
+        });
+        builder.Services.AddRunnerLink();
+        builder.Services.AddRunnerWork(builder.Configuration);
+        var host = builder.Build();
+        await host.StartAsync();
+        var state = host.Services.GetRequiredService<LinkState>();
+        for (var i = 0; i < 300 && state.State != LinkStates.Connected; i++) await Task.Delay(50);
+        return new BenchRunner(host);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
+
+/// <summary>Reads a project's events the way Web does: LISTEN, and on each NOTIFY read the rows after the last id seen.</summary>
+public sealed class EventReader : IAsyncDisposable
+{
+    private readonly NpgsqlConnection _listen;
+    private readonly NpgsqlConnection _read;
+    private readonly Guid _project;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<double> _latencies = [];
+    private readonly Task _loop;
+    private Task _waiting = Task.CompletedTask;
+    private long _lastId;
+
+    private EventReader(NpgsqlConnection listen, NpgsqlConnection read, Guid project)
+    {
+        _listen = listen;
+        _read = read;
+        _project = project;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public IReadOnlyCollection<double> LatenciesMs { get { lock (_latencies) return [.. _latencies]; } }
+
+    public static async Task<EventReader> StartAsync(string db, Guid project)
+    {
+        var listen = new NpgsqlConnection(db);
+        await listen.OpenAsync();
+        await using (var cmd = new NpgsqlCommand($"LISTEN {SentryVibeDb.EventsChannel}", listen)) await cmd.ExecuteNonQueryAsync();
+        var read = new NpgsqlConnection(db);
+        await read.OpenAsync();
+        return new EventReader(listen, read, project);
+    }
+
+    public async Task WaitForAsync(int count, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (LatenciesMs.Count < count)
+        {
+            if (clock.Elapsed > timeout) throw new TimeoutException($"Reader saw {LatenciesMs.Count} of {count} events.");
+            await Task.Delay(5);
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        var wake = new SemaphoreSlim(0);
+        _listen.Notification += (_, e) => { if (e.Payload.StartsWith(_project.ToString(), StringComparison.Ordinal)) wake.Release(); };
+        _waiting = Task.Run(async () =>
+        {
+            try { while (!_stop.IsCancellationRequested) await _listen.WaitAsync(_stop.Token); }
+            catch (OperationCanceledException) { }
+        });
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                await wake.WaitAsync(_stop.Token);
+                while (wake.CurrentCount > 0) await wake.WaitAsync();
+                await using var cmd = new NpgsqlCommand(
+                    """SELECT "Id", "Timestamp" FROM events WHERE "ProjectId" = @p AND "Id" > @last ORDER BY "Id" """, _read);
+                cmd.Parameters.AddWithValue("p", _project);
+                cmd.Parameters.AddWithValue("last", _lastId);
+                await using var reader = await cmd.ExecuteReaderAsync(_stop.Token);
+                var now = DateTimeOffset.UtcNow;
+                while (await reader.ReadAsync(_stop.Token))
+                {
+                    _lastId = reader.GetInt64(0);
+                    var at = reader.GetFieldValue<DateTimeOffset>(1);
+                    lock (_latencies) _latencies.Add((now - at).TotalMilliseconds);
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try { await _loop; } catch (OperationCanceledException) { }
+        try { await _waiting; } catch (Exception) { }
+        await _listen.DisposeAsync();
+        await _read.DisposeAsync();
+    }
+}
+
+/// <summary>A minimal runner link for the idle-runner load: Hello, heartbeats, and commands it records and acks.</summary>
+public sealed class IdleRunner : IRunnerService, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _expected = new();
+    private ClientWebSocket _socket = null!;
+    private MultiplexingStream _mux = null!;
+    private StreamJsonRpc.JsonRpc _rpc = null!;
+    private readonly CancellationTokenSource _stop = new();
+
+    private IdleRunner(string runnerId) => RunnerId = runnerId;
+
+    public string RunnerId { get; }
+
+    public static async Task<IdleRunner> ConnectAsync(Uri broker, string runnerId)
+    {
+        var runner = new IdleRunner(runnerId);
+        runner._socket = new ClientWebSocket();
+        runner._socket.Options.SetRequestHeader("Authorization", $"Bearer {LinkScenario.Secret}");
+        await runner._socket.ConnectAsync(broker, CancellationToken.None);
+        runner._mux = await LinkTransport.CreateMuxAsync(new WebSocketLinkStream(runner._socket), CancellationToken.None);
+        var channel = await runner._mux.OfferChannelAsync(LinkProtocol.RpcChannel, CancellationToken.None);
+        runner._rpc = LinkTransport.CreateRpc(channel.AsStream());
+        runner._rpc.AddLocalRpcTarget<IRunnerService>(runner, null);
+        var brokerService = runner._rpc.Attach<IBrokerService>();
+        runner._rpc.StartListening();
+        await brokerService.HelloAsync(new RunnerHello(LinkProtocol.Version, runnerId, "bench"), CancellationToken.None);
+        _ = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(LinkProtocol.HeartbeatInterval);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(runner._stop.Token))
+                {
+                    await brokerService.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow), runner._stop.Token);
+                }
+            }
+            catch (Exception) { }
+        });
+        return runner;
+    }
+
+    public Task Expect(Guid id) => _expected.GetOrAdd(id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken)
+    {
+        _expected.GetOrAdd(envelope.Id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        return Task.FromResult(new CommandAck(envelope.Id, true));
+    }
+
+    public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken) =>
+        Task.FromResult(new PreviewChannelAck(false, "bench"));
+
+    public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
+        Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _rpc.Dispose();
+        await _mux.DisposeAsync();
+        _socket.Dispose();
+    }
+}

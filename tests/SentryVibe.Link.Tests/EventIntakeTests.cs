@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using SentryVibe.LocalPostgres;
+using SentryVibe.Protocol;
+using SentryVibe.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace SentryVibe.Link.Tests;
+
+[Collection(LinkCollection.Name)]
+public sealed class EventIntakeTests(BrokerEnvironment environment, ITestOutputHelper output) : IClassFixture<BrokerEnvironment>
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+    private readonly string _db = environment.Db;
+
+    [Fact]
+    public async Task A_replayed_batch_is_stored_and_projected_once()
+    {
+        var project = Guid.NewGuid();
+        await Database.ExecuteAsync(_db, """
+            INSERT INTO projects ("Id", "Slug", "Name", "Prompt", "Status", "TemplateId", "Agent", "Todos", "DevServer", "PreviewId", "CostUsd", "Turns", "CreatedAt", "UpdatedAt", "LastEventId")
+            VALUES (@id, @slug, 'Todo', 'Create a todo app', 'pending', 'vite-react', 'none', '[]', '{}', @preview, 0, 0, now(), now(), 0)
+            """, ("id", project), ("slug", "todo-" + project.ToString("N")[..6]), ("preview", project.ToString("N")));
+        await using var link = await RawLink.ConnectAsync(environment.Broker.LinkUri);
+        await link.HelloAsync("replay-intake");
+        var now = DateTimeOffset.UtcNow;
+        var batch = new EventBatch(
+        [
+            new RunnerEvent(1, project, now, new BuildStarted("Create a todo app", "vite-react", "none")),
+            new RunnerEvent(2, project, now, new CheckpointCreated("abc123", "Turn 1", now, 1)),
+            new RunnerEvent(3, project, now, new BuildCompleted(1, 1000, 0.25m, 10, 20)),
+        ]);
+
+        var first = await link.Broker.PublishEventsAsync(batch, CancellationToken.None);
+        var again = await link.Broker.PublishEventsAsync(batch, CancellationToken.None);
+
+        Assert.Equal(3, first.CommittedThroughSeq);
+        Assert.Equal(3, again.CommittedThroughSeq);
+        Assert.Equal(3L, await Database.ScalarAsync<long>(_db, """SELECT count(*) FROM events WHERE "RunnerId" = 'replay-intake'"""));
+        Assert.Equal(ProjectStatuses.Ready, await Database.ScalarAsync<string>(_db, """SELECT "Status" FROM projects WHERE "Id" = @id""", ("id", project)));
+        Assert.Equal(0.25m, await Database.ScalarAsync<decimal>(_db, """SELECT "CostUsd" FROM projects WHERE "Id" = @id""", ("id", project)));
+        Assert.Equal("Turn 1", await Database.ScalarAsync<string>(_db, """SELECT "Message" FROM checkpoints WHERE "ProjectId" = @id""", ("id", project)));
+    }
+
+    [Fact]
+    public async Task Hello_reports_what_is_already_committed_so_the_runner_resends_only_the_rest()
+    {
+        await using var link = await RawLink.ConnectAsync(environment.Broker.LinkUri);
+        await link.HelloAsync("resume-intake");
+        await link.Broker.PublishEventsAsync(new EventBatch([.. Enumerable.Range(1, 7).Select(i => new RunnerEvent(i, null, DateTimeOffset.UtcNow, new BuildLog($"l{i}")))]), CancellationToken.None);
+
+        await using var again = await RawLink.ConnectAsync(environment.Broker.LinkUri);
+        var reply = await again.HelloAsync("resume-intake");
+
+        Assert.Equal(7, reply.CommittedThroughSeq);
+    }
+
+    [Fact]
+    public async Task Events_survive_killing_the_broker_then_postgres_then_the_runner_in_the_middle_of_a_10000_event_stream()
+    {
+        const long total = 10_000;
+        var root = Paths.TempDirectory("kill");
+        var binaries = PostgresBinaries.Find() ?? throw new InvalidOperationException(PostgresBinaries.InstallHint);
+        await using var cluster = new RestartablePostgres(binaries, Path.Combine(root, "pg"));
+        await cluster.StartAsync();
+        var db = await cluster.CreateDatabaseAsync("killtest");
+        await Database.MigrateAsync(db);
+        var brokerPort = PostgresCluster.FreePort();
+        var home = Path.Combine(root, "runner");
+        var project = Guid.NewGuid();
+        async Task<long> Stored() => await Database.ScalarAsync<long>(db, """SELECT count(*) FROM events WHERE "RunnerId" = 'killer'""");
+        async Task StoredAtLeast(long n, string what) =>
+            await Eventually.WaitAsync(async () => await Stored() >= n, TimeSpan.FromSeconds(60), what, TimeSpan.FromMilliseconds(200));
+        var clock = Stopwatch.StartNew();
+        void Log(string step) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0}s {step}");
+
+        var broker = await BrokerProcess.StartAsync(db, brokerPort, "kill-broker");
+        var runner = RunnerProcess.Start(broker.LinkUri, "killer", home, total, rate: 300, project);
+        try
+        {
+            await StoredAtLeast(1000, "1,000 events before killing the broker");
+            broker.Kill();
+            Log($"broker killed at {runner.Emitted} emitted");
+            var emitted = runner.Emitted;
+            await Eventually.WaitAsync(() => runner.Emitted >= emitted + 300, Wait, "the runner to keep emitting into its outbox");
+            await broker.DisposeAsync();
+            broker = await BrokerProcess.StartAsync(db, brokerPort, "kill-broker-2");
+            Log("broker restarted");
+
+            await StoredAtLeast(2500, "2,500 events before killing Postgres");
+            cluster.Kill();
+            Log($"postgres killed at {runner.Emitted} emitted");
+            emitted = runner.Emitted;
+            await Eventually.WaitAsync(() => runner.Emitted >= emitted + 300, Wait, "the runner to keep emitting while Postgres is down");
+            await cluster.StartAsync();
+            Log("postgres restarted");
+
+            await StoredAtLeast(4000, "4,000 events before killing the runner");
+            Assert.True(runner.Emitted < total, "the runner should still be emitting when it is killed");
+            runner.Kill();
+            Log($"runner killed at {runner.Emitted} emitted");
+            await runner.DisposeAsync();
+            runner = RunnerProcess.Start(broker.LinkUri, "killer", home, total, rate: 300, project);
+            Log("runner restarted");
+
+            await Eventually.WaitAsync(async () => await Stored() >= total, TimeSpan.FromSeconds(90), "all 10,000 events", TimeSpan.FromMilliseconds(200));
+            Log("all stored");
+
+            Assert.Equal(total, await Stored());
+            Assert.Equal(total, await Database.ScalarAsync<long>(db, """SELECT count(DISTINCT "Seq") FROM events WHERE "RunnerId" = 'killer'"""));
+            Assert.Equal(1L, await Database.ScalarAsync<long>(db, """SELECT min("Seq") FROM events WHERE "RunnerId" = 'killer'"""));
+            Assert.Equal(total, await Database.ScalarAsync<long>(db, """SELECT max("Seq") FROM events WHERE "RunnerId" = 'killer'"""));
+            Assert.Equal(total, await Database.ScalarAsync<long>(db, """SELECT "CommittedSeq" FROM runners WHERE "Id" = 'killer'"""));
+        }
+        catch
+        {
+            output.WriteLine("--- broker ---\n" + broker.Output + "\n--- runner ---\n" + runner.Output);
+            throw;
+        }
+        finally
+        {
+            await runner.DisposeAsync();
+            await broker.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A cluster that can be killed and started again on the same port (the broker keeps its connection string).</summary>
+public sealed class RestartablePostgres(PostgresBinaries binaries, string dataDirectory) : IAsyncDisposable
+{
+    private readonly PostgresCluster _cluster = new(binaries, dataDirectory);
+    private Process? _server;
+
+    public int Port { get; private set; }
+
+    public async Task StartAsync()
+    {
+        await _cluster.PrepareAsync();
+        if (Port == 0) Port = PostgresCluster.FreePort();
+        var (file, args) = binaries.AsServiceUser(binaries.Postgres, _cluster.ServerArguments(Port));
+        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        _server = Process.Start(psi)!;
+        _server.OutputDataReceived += (_, _) => { };
+        _server.ErrorDataReceived += (_, _) => { };
+        _server.BeginOutputReadLine();
+        _server.BeginErrorReadLine();
+        var server = _server;
+        await PostgresCluster.WaitUntilAcceptingAsync(Port, TimeSpan.FromSeconds(30), () => server.HasExited);
+        // Answering the handshake is not accepting queries yet (crash recovery, "starting up").
+        await Eventually.WaitAsync(async () => await Database.ScalarAsync<int>(PostgresCluster.ConnectionString(Port, "postgres"), "SELECT 1") == 1,
+            TimeSpan.FromSeconds(30), "Postgres to accept queries", TimeSpan.FromMilliseconds(100));
+    }
+
+    public async Task<string> CreateDatabaseAsync(string name)
+    {
+        await Database.ExecuteAsync(PostgresCluster.ConnectionString(Port, "postgres"), $"CREATE DATABASE \"{name}\"");
+        return PostgresCluster.ConnectionString(Port, name);
+    }
+
+    /// <summary>SIGKILL of the postmaster and its backends, as a crash would.</summary>
+    public void Kill()
+    {
+        if (_server is { HasExited: false } s)
+        {
+            s.Kill(entireProcessTree: true);
+            s.WaitForExit();
+        }
+        _server?.Dispose();
+        _server = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is { HasExited: false } s)
+        {
+            s.Kill(entireProcessTree: true);
+            await s.WaitForExitAsync();
+        }
+        _server?.Dispose();
+    }
+}

@@ -1,0 +1,94 @@
+using SentryVibe.Data;
+using SentryVibe.Protocol;
+using SentryVibe.Testing;
+using Xunit;
+
+namespace SentryVibe.Link.Tests;
+
+[Collection(LinkCollection.Name)]
+public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+    private string _db = "";
+    private BrokerProcess _a = null!;
+    private BrokerProcess _b = null!;
+
+    public async Task InitializeAsync()
+    {
+        _db = await postgres.CreateDatabaseAsync();
+        await Database.MigrateAsync(_db);
+        _a = await BrokerProcess.StartAsync(_db, id: "broker-a");
+        _b = await BrokerProcess.StartAsync(_db, id: "broker-b");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Commands_reach_the_runner_through_whichever_broker_holds_its_socket()
+    {
+        var home = Paths.TempDirectory("scale");
+        Guid viaA, viaB;
+        await using (var runner = await InProcessRunner.StartAsync(_a.LinkUri, "roaming", home))
+        {
+            await runner.WaitConnectedAsync();
+            Assert.Equal("broker-a", await Database.ScalarAsync<string>(_db, """SELECT "BrokerId" FROM runners WHERE "Id" = 'roaming'"""));
+            viaA = await Database.QueueCommandAsync(_db, "roaming", new StartDevServer(Guid.NewGuid()));
+            await Eventually.WaitAsync(async () => await Database.CommandStatusAsync(_db, viaA) == CommandStatuses.Acked, Wait, "delivery through broker A");
+            Assert.Equal(1, runner.Handler.CountOf(viaA));
+        }
+
+        await using var moved = await InProcessRunner.StartAsync(_b.LinkUri, "roaming", home);
+        await moved.WaitConnectedAsync();
+        viaB = await Database.QueueCommandAsync(_db, "roaming", new StartDevServer(Guid.NewGuid()));
+        await Eventually.WaitAsync(async () => await Database.CommandStatusAsync(_db, viaB) == CommandStatuses.Acked, Wait, "delivery through broker B");
+
+        Assert.Equal(1, moved.Handler.CountOf(viaB));
+        Assert.Equal(0, moved.Handler.CountOf(viaA));
+        Assert.Equal("broker-a", await Database.ScalarAsync<string>(_db, """SELECT "DeliveredBy" FROM commands WHERE "Id" = @id""", ("id", viaA)));
+        Assert.Equal("broker-b", await Database.ScalarAsync<string>(_db, """SELECT "DeliveredBy" FROM commands WHERE "Id" = @id""", ("id", viaB)));
+    }
+}
+
+[Collection(LinkCollection.Name)]
+public sealed class LivenessTests(BrokerEnvironment environment) : IClassFixture<BrokerEnvironment>
+{
+    private readonly string _db = environment.Db;
+
+    [Fact]
+    public async Task A_runner_whose_process_died_is_marked_offline_within_15_seconds()
+    {
+        await using var runner = RunnerProcess.Start(environment.Broker.LinkUri, "doomed", Paths.TempDirectory("doomed"));
+        await Eventually.WaitAsync(async () => await Database.RunnerStatusAsync(_db, "doomed") == RunnerStatuses.Online, TimeSpan.FromSeconds(30), "the runner to come online");
+
+        runner.Kill();
+
+        await Eventually.WaitAsync(async () => await Database.RunnerStatusAsync(_db, "doomed") == RunnerStatuses.Offline, LinkProtocol.OfflineAfter, "the runner to be marked offline");
+    }
+
+    [Fact]
+    public async Task Runners_left_online_by_a_broker_that_died_are_swept_offline()
+    {
+        await Database.ExecuteAsync(_db, """
+            INSERT INTO runners ("Id", "Status", "LastSeenAt", "BrokerId", "Capabilities", "Agents", "CommittedSeq", "CreatedAt")
+            VALUES ('orphan', 'online', now() - interval '20 seconds', 'dead-broker', '[]', '[]', 0, now())
+            """);
+
+        await Eventually.WaitAsync(async () => await Database.RunnerStatusAsync(_db, "orphan") == RunnerStatuses.Offline, LinkProtocol.OfflineAfter, "the sweeper");
+    }
+
+    [Fact]
+    public async Task A_linked_runner_stays_online_and_its_last_seen_time_moves()
+    {
+        await using var runner = await InProcessRunner.StartAsync(environment.Broker.LinkUri, "steady");
+        await runner.WaitConnectedAsync();
+        var first = await Database.ScalarAsync<DateTime>(_db, """SELECT "LastSeenAt" FROM runners WHERE "Id" = 'steady'""");
+
+        await Eventually.WaitAsync(async () => await Database.ScalarAsync<DateTime>(_db, """SELECT "LastSeenAt" FROM runners WHERE "Id" = 'steady'""") > first,
+            LinkProtocol.OfflineAfter, "LastSeenAt to be refreshed");
+        Assert.Equal(RunnerStatuses.Online, await Database.RunnerStatusAsync(_db, "steady"));
+    }
+}
