@@ -36,6 +36,8 @@ public static class LinkTransport
     /// <summary>The mux protocol: v3 has no handshake round trip, has back-pressure and half-close.</summary>
     public static MultiplexingStream.Options MuxOptions() => new() { ProtocolMajorVersion = 3 };
 
+    private static readonly JsonSerializerOptions RpcJsonOptions = new(LinkProtocol.JsonOptions);
+
     public static Task<MultiplexingStream> CreateMuxAsync(Stream stream, CancellationToken cancellationToken) =>
         MultiplexingStream.CreateAsync(stream, MuxOptions(), cancellationToken);
 
@@ -45,10 +47,9 @@ public static class LinkTransport
     /// </summary>
     public static JsonRpc CreateRpc(Stream channel, int maxMessageBytes = LinkProtocol.MaxMessageBytes)
     {
-        var formatter = new SystemTextJsonFormatter
-        {
-            JsonSerializerOptions = new JsonSerializerOptions(LinkProtocol.JsonOptions),
-        };
+        // One options instance for every connection: System.Text.Json caches type metadata per instance, and a copy
+        // per link cost tens of kilobytes per runner on a broker holding a thousand.
+        var formatter = new SystemTextJsonFormatter { JsonSerializerOptions = RpcJsonOptions };
         var handler = new LengthHeaderMessageHandler(channel, new MessageLengthGuardStream(channel, maxMessageBytes), formatter);
         return new JsonRpc(handler)
         {

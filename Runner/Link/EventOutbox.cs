@@ -22,12 +22,19 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
     private const long SegmentLimitBytes = 4 * 1024 * 1024;
     private const int MaxGroup = 4096;
 
+    /// <summary>Largest single event (serialized); anything bigger could never cross the link, so it is refused up front.</summary>
+    public const int MaxEventBytes = 1024 * 1024;
+
     private readonly string _directory;
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Lock _lock = new();
-    private readonly Queue<RunnerEvent> _pending = new();
+    private readonly Queue<(RunnerEvent Event, int Bytes)> _pending = new();
     private readonly SortedDictionary<long, SegmentInfo> _segments = [];
     private readonly Task _writer;
+    private readonly Task _trimmer;
+    private readonly Channel<TaskCompletionSource> _trims = Channel.CreateUnbounded<TaskCompletionSource>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _ackFile = new();
+    private long _persistedAcked = -1;
     private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _available = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private FileStream? _active;
@@ -41,6 +48,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         Directory.CreateDirectory(directory);
         Recover();
         _writer = Task.Run(WriteLoopAsync);
+        _trimmer = Task.Run(TrimLoopAsync);
     }
 
     /// <summary>Sees every event as it becomes durable (the active-builds tracker uses it).</summary>
@@ -58,10 +66,24 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         await write.Done.Task.WaitAsync(cancellationToken);
     }
 
-    /// <summary>Up to <paramref name="max"/> unacked events, oldest first (they stay until acked).</summary>
-    public IReadOnlyList<RunnerEvent> PeekBatch(int max)
+    /// <summary>
+    /// Up to <paramref name="max"/> unacked events and about <paramref name="maxBytes"/> of them (always at least one),
+    /// oldest first; they stay until acked. The byte cap keeps a batch of big events under the link's message limit.
+    /// </summary>
+    public IReadOnlyList<RunnerEvent> PeekBatch(int max, int maxBytes = 2 * 1024 * 1024)
     {
-        lock (_lock) return _pending.Take(max).ToList();
+        lock (_lock)
+        {
+            var batch = new List<RunnerEvent>(Math.Min(max, _pending.Count));
+            var bytes = 0L;
+            foreach (var (e, size) in _pending)
+            {
+                if (batch.Count >= max || (batch.Count > 0 && bytes + size > maxBytes)) break;
+                batch.Add(e);
+                bytes += size;
+            }
+            return batch;
+        }
     }
 
     /// <summary>Completes when there is something to send (or right away when there already is).</summary>
@@ -95,24 +117,53 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         await done.Task;
     }
 
-    /// <summary>Drops everything up to the committed seq, durably records it, and deletes fully acked segments.</summary>
+    /// <summary>
+    /// Drops everything up to the committed seq at once; recording it on disk and deleting fully acked segments happen on
+    /// a background trimmer (coalesced, off the send path). The task completes when that is done.
+    /// </summary>
     public Task AcknowledgeAsync(long committedThroughSeq)
     {
-        List<string> obsolete;
         lock (_lock)
         {
             if (committedThroughSeq <= _ackedSeq) return Task.CompletedTask;
             _ackedSeq = Math.Min(committedThroughSeq, _lastSeq);
-            while (_pending.Count > 0 && _pending.Peek().Seq <= _ackedSeq) _pending.Dequeue();
-            WriteAckedFile(_ackedSeq);
-            obsolete = _segments.Where(s => s.Key != _activeFirstSeq && s.Value.LastSeq <= _ackedSeq).Select(s => s.Key).ToList()
-                .Select(k => { var path = _segments[k].Path; _segments.Remove(k); return path; }).ToList();
+            while (_pending.Count > 0 && _pending.Peek().Event.Seq <= _ackedSeq) _pending.Dequeue();
         }
-        foreach (var path in obsolete)
+        var trimmed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_trims.Writer.TryWrite(trimmed)) return Task.CompletedTask;
+        return trimmed.Task;
+    }
+
+    private async Task TrimLoopAsync()
+    {
+        var waiting = new List<TaskCompletionSource>();
+        while (await _trims.Reader.WaitToReadAsync())
         {
-            try { File.Delete(path); } catch (IOException) { }
+            waiting.Clear();
+            while (_trims.Reader.TryRead(out var t)) waiting.Add(t);
+            try
+            {
+                long acked;
+                List<string> obsolete;
+                lock (_lock)
+                {
+                    acked = _ackedSeq;
+                    obsolete = _segments.Where(s => s.Key != _activeFirstSeq && s.Value.LastSeq <= acked).Select(s => s.Key).ToList()
+                        .Select(k => { var path = _segments[k].Path; _segments.Remove(k); return path; }).ToList();
+                }
+                // The acked seq is on disk before any segment goes, so the seq counter can never go back.
+                WriteAckedFile(acked);
+                foreach (var path in obsolete)
+                {
+                    try { File.Delete(path); } catch (IOException) { }
+                }
+                foreach (var t in waiting) t.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                foreach (var t in waiting) t.TrySetException(e);
+            }
         }
-        return Task.CompletedTask;
     }
 
     private async Task WriteLoopAsync()
@@ -145,20 +196,36 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
     private void Flush(List<PendingWrite> group, ArrayBufferWriter<byte> buffer)
     {
         if (group.Count == 0) return;
-        long firstSeq;
-        lock (_lock) firstSeq = _lastSeq + 1;
-        var events = new RunnerEvent[group.Count];
+        long next;
+        lock (_lock) next = _lastSeq + 1;
+        var events = new List<(RunnerEvent Event, int Bytes)>(group.Count);
+        var accepted = new List<PendingWrite>(group.Count);
         buffer.Clear();
-        for (var i = 0; i < group.Count; i++)
+        foreach (var w in group)
         {
-            events[i] = new RunnerEvent(firstSeq + i, group[i].ProjectId, group[i].Timestamp, group[i].Body!);
-            AppendRecord(buffer, events[i]);
+            var e = new RunnerEvent(next, w.ProjectId, w.Timestamp, w.Body!);
+            var before = buffer.WrittenCount;
+            AppendRecord(buffer, e);
+            var size = buffer.WrittenCount - before - 8;
+            if (size > MaxEventBytes)
+            {
+                // Rewind this record: no seq is used up, so the numbering stays gap-free.
+                var kept = buffer.WrittenSpan[..before].ToArray();
+                buffer.Clear();
+                buffer.Write(kept);
+                w.Done.TrySetException(new ArgumentException($"An event of {size} bytes exceeds the {MaxEventBytes}-byte limit; split it."));
+                continue;
+            }
+            events.Add((e, size));
+            accepted.Add(w);
+            next++;
         }
+        if (events.Count == 0) return;
 
         try
         {
-            var file = ActiveSegment(firstSeq);
-            var before = file.Length;
+            var file = ActiveSegment(events[0].Event.Seq);
+            var length = file.Length;
             try
             {
                 file.Write(buffer.WrittenSpan);
@@ -167,32 +234,32 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             catch
             {
                 // Nothing of this group counts: cut the file back so no half group is read at restart.
-                try { file.SetLength(before); } catch (IOException) { }
+                try { file.SetLength(length); } catch (IOException) { }
                 throw;
             }
         }
         catch (Exception e)
         {
-            foreach (var w in group) w.Done.TrySetException(e);
+            foreach (var w in accepted) w.Done.TrySetException(e);
             return;
         }
 
         lock (_lock)
         {
-            _lastSeq = firstSeq + group.Count - 1;
+            _lastSeq = events[^1].Event.Seq;
             _segments[_activeFirstSeq] = _segments[_activeFirstSeq] with { LastSeq = _lastSeq };
             foreach (var e in events) _pending.Enqueue(e);
             _available.TrySetResult();
         }
-        foreach (var e in events) Appended?.Invoke(e);
-        foreach (var w in group) w.Done.TrySetResult();
+        foreach (var (e, _) in events) Appended?.Invoke(e);
+        foreach (var w in accepted) w.Done.TrySetResult();
     }
 
     private void Renumber(long above, TaskCompletionSource done)
     {
         try
         {
-            List<RunnerEvent> unsent;
+            List<(RunnerEvent Event, int Bytes)> unsent;
             List<string> old;
             lock (_lock)
             {
@@ -207,8 +274,8 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
                 WriteAckedFile(above);
             }
             var buffer = new ArrayBufferWriter<byte>();
-            var renumbered = unsent.Select((e, i) => e with { Seq = above + 1 + i }).ToList();
-            foreach (var e in renumbered) AppendRecord(buffer, e);
+            var renumbered = unsent.Select((e, i) => (Event: e.Event with { Seq = above + 1 + i }, e.Bytes)).ToList();
+            foreach (var (e, _) in renumbered) AppendRecord(buffer, e);
             if (renumbered.Count > 0)
             {
                 var file = ActiveSegment(above + 1);
@@ -219,7 +286,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             {
                 if (renumbered.Count > 0)
                 {
-                    _lastSeq = renumbered[^1].Seq;
+                    _lastSeq = renumbered[^1].Event.Seq;
                     _segments[_activeFirstSeq] = _segments[_activeFirstSeq] with { LastSeq = _lastSeq };
                 }
                 foreach (var e in renumbered) _pending.Enqueue(e);
@@ -292,7 +359,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
                 var e = JsonSerializer.Deserialize<RunnerEvent>(payload, LinkProtocol.JsonOptions);
                 if (e is null) break;
                 last = e.Seq;
-                if (e.Seq > _ackedSeq) _pending.Enqueue(e);
+                if (e.Seq > _ackedSeq) _pending.Enqueue((e, length));
                 offset += 8 + length;
             }
             if (offset < bytes.Length)
@@ -316,19 +383,26 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
 
     private void WriteAckedFile(long seq)
     {
-        // Written and fsynced before any segment is deleted, so the seq counter can never go back.
-        var path = Path.Combine(_directory, "acked");
-        var temp = path + ".tmp";
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        lock (_ackFile)
         {
-            f.Write(System.Text.Encoding.ASCII.GetBytes(seq.ToString(CultureInfo.InvariantCulture)));
-            f.Flush(flushToDisk: true);
+            // Only ever forward: the trimmer and a renumbering may race to record it.
+            if (seq <= _persistedAcked) return;
+            var path = Path.Combine(_directory, "acked");
+            var temp = path + ".tmp";
+            using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
+            {
+                f.Write(System.Text.Encoding.ASCII.GetBytes(seq.ToString(CultureInfo.InvariantCulture)));
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+            _persistedAcked = seq;
         }
-        File.Move(temp, path, overwrite: true);
     }
 
     public async ValueTask DisposeAsync()
     {
+        _trims.Writer.TryComplete();
+        try { await _trimmer.WaitAsync(TimeSpan.FromSeconds(5)); } catch (TimeoutException) { }
         _writes.Writer.TryComplete();
         try { await _writer.WaitAsync(TimeSpan.FromSeconds(5)); }
         catch (TimeoutException) { await _stopping.CancelAsync(); }

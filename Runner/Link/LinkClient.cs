@@ -29,7 +29,7 @@ public sealed class LinkClient(
     SentryVibe.Runner.Agents.AgentCatalog? agents = null,
     IOptions<SentryVibe.Runner.Previews.PreviewOptions>? previewOptions = null) : BackgroundService
 {
-    public const int BatchSize = 500;
+    public const int BatchSize = 1000;
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
@@ -181,7 +181,8 @@ public sealed class LinkClient(
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(CallTimeout * 2);
                 var ack = await broker.PublishEventsAsync(new EventBatch(batch), timeout.Token);
-                await outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
+                // Not awaited: recording the ack on disk is the trimmer's business, not the sender's.
+                _ = outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
                 failures = 0;
             }
             catch (RemoteInvocationException e) when (e.ErrorCode is LinkErrorCodes.Unavailable or LinkErrorCodes.RateLimited or LinkErrorCodes.InvalidRequest)

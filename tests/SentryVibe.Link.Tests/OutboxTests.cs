@@ -69,6 +69,20 @@ public sealed class OutboxTests
     }
 
     [Fact]
+    public async Task An_event_too_big_for_the_link_is_refused_without_using_up_a_seq_and_batches_stay_under_the_byte_cap()
+    {
+        await using var outbox = new EventOutbox(Paths.TempDirectory("outbox"));
+        await outbox.PublishAsync(null, new BuildLog("before"));
+
+        await Assert.ThrowsAsync<ArgumentException>(async () => await outbox.PublishAsync(null, new AgentMessage(new string('x', EventOutbox.MaxEventBytes + 1))));
+        for (var i = 0; i < 10; i++) await outbox.PublishAsync(null, new AgentMessage(new string('y', 300 * 1024)));
+
+        Assert.Equal(11, outbox.LastSeq);
+        var batch = outbox.PeekBatch(1000, maxBytes: 1024 * 1024);
+        Assert.Equal([1L, 2, 3, 4], batch.Select(e => e.Seq));
+    }
+
+    [Fact]
     public void The_command_journal_remembers_ids_across_restarts()
     {
         var dir = Paths.TempDirectory("journal");
