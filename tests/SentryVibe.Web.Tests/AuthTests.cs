@@ -26,7 +26,7 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
         "/" + string.Join("/", pattern.PathSegments.Select(s => string.Concat(s.Parts.Select(p => p switch
         {
             RoutePatternLiteralPart l => l.Content,
-            RoutePatternParameterPart { Name: "id" } => Guid.NewGuid().ToString(),
+            RoutePatternParameterPart { Name: "id" or "Id" } => Guid.NewGuid().ToString(),
             RoutePatternParameterPart x => x.Name + "-value",
             _ => "",
         }))));
@@ -174,6 +174,48 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
         using var response = await client.GetAsync("/");
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         Assert.Equal("/login", response.Headers.Location?.AbsolutePath);
+    }
+
+    /// <summary>Every Blazor page the router can reach, read from the endpoint data source like the API routes.</summary>
+    private List<(string Path, bool Anonymous)> PageRoutes() =>
+        App.Services.GetRequiredService<EndpointDataSource>().Endpoints
+            .OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Components.Endpoints.ComponentTypeMetadata>() is not null)
+            .Select(e => (Concrete(e.RoutePattern), e.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null))
+            .Distinct()
+            .ToList();
+
+    [Fact]
+    public async Task Every_page_but_the_login_form_redirects_an_anonymous_visitor_to_login()
+    {
+        var pages = PageRoutes();
+        Assert.Contains(pages, p => p.Path == "/runners");
+        Assert.Contains(pages, p => p.Path.StartsWith("/projects/", StringComparison.Ordinal));
+        Assert.Equal(["/login"], pages.Where(p => p.Anonymous).Select(p => p.Path));
+
+        using var client = Anonymous();
+        foreach (var (path, _) in pages.Where(p => !p.Anonymous))
+        {
+            using var response = await client.GetAsync(path);
+            Assert.True(response.StatusCode == HttpStatusCode.Redirect, $"GET {path} answered {(int)response.StatusCode}");
+            Assert.Equal("/login", response.Headers.Location?.AbsolutePath);
+        }
+    }
+
+    [Fact]
+    public void Only_login_logout_health_and_static_files_are_open_to_anonymous_callers()
+    {
+        string[] open = ["/login", "/logout", "/health", "/alive"];
+        var anonymous = App.Services.GetRequiredService<EndpointDataSource>().Endpoints
+            .OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null)
+            .Select(e => "/" + (e.RoutePattern.RawText ?? "").TrimStart('/'))
+            .Distinct()
+            .ToList();
+        Assert.Contains("/login", anonymous);
+        // Static web assets are files: their last segment has an extension (or is a fingerprinted file pattern).
+        var offenders = anonymous.Where(r => !open.Contains(r) && !Path.HasExtension(r.Split('/')[^1])).ToList();
+        Assert.True(offenders.Count == 0, "open to anonymous callers: " + string.Join(", ", offenders));
     }
 
     [Fact]
