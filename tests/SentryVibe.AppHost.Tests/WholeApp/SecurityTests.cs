@@ -39,12 +39,15 @@ public sealed class SecurityTests(RunningAppFixture fixture)
         Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/projects")).StatusCode);
         var created = await api.PostAsJsonAsync("/api/runners/tokens", new { name = "log-probe" });
         var runnerToken = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
+        var previewProbe = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         using (var anonymous = LoopbackHttp.Create())
         {
             // The login link carries the token in its query string: the request log must not print it.
             await anonymous.GetAsync($"{App.Contract.WebUrl}/login?t={Uri.EscapeDataString(App.Contract.ApiToken)}");
             await SendToRunnerLinkAsync(anonymous, runnerToken);
             await SendToRunnerLinkAsync(anonymous, runnerToken[..^1] + "x");
+            // A preview id is the only key to a preview: request logs must not print preview host names either.
+            await anonymous.GetAsync($"http://{previewProbe}.{App.Contract.PreviewDomain}/secret-path");
         }
 
         var secrets = new Dictionary<string, string>
@@ -52,6 +55,7 @@ public sealed class SecurityTests(RunningAppFixture fixture)
             ["api token"] = App.Contract.ApiToken,
             ["runner shared secret"] = RunnerSecret,
             ["runner token"] = runnerToken,
+            ["preview id"] = previewProbe,
         };
         var lines = await AllResourceLogLinesAsync();
         Assert.True(lines.Count(l => l.Resource == "runner") > 0 && lines.Count(l => l.Resource == "web") > 0,
