@@ -15,6 +15,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using SentryVibe.LocalPostgres;
 
 namespace SentryVibe.Bench;
@@ -178,6 +179,8 @@ public static class PreviewScenario
             "--SentryVibe:BrokerPort=0",
             $"--SentryVibe:WorkspaceRoot={Path.Combine(home, "workspace")}",
         ], timeout.Token);
+        // The services' own output would bury the table; their warnings and the host's still show.
+        builder.Services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning).AddFilter("SentryVibe.AppHost.Resources", LogLevel.None));
         var app = await builder.BuildAsync(timeout.Token);
         try
         {
