@@ -17,8 +17,8 @@ switch (scenario)
     case "all":
         var figures = new List<Figure>();
         figures.AddRange(await LinkScenario.RunAsync(rest));
-        figures.AddRange(await RelayScenario.RunAsync(rest));
-        figures.AddRange(await PreviewScenario.RunAsync(rest));
+        figures.AddRange(await RelayScenario.RunAsync([]));
+        figures.AddRange(await PreviewScenario.RunAsync([]));
         Report.Print("SentryVibe benchmarks: link, relay, preview", figures);
         return 0;
     default:

@@ -19,11 +19,12 @@ namespace SentryVibe.Bench;
 public static class RelayScenario
 {
     private const int DownloadBytes = 64 * 1024 * 1024;
-    private const int DownloadRuns = 5;
     private const int SmallGets = 2000;
 
     public static async Task<List<Figure>> RunAsync(string[] args)
     {
+        // `relay <runs>`: more download runs, e.g. to attach a profiler to the broker while they go on.
+        var downloadRuns = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var runs) ? runs : 5;
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-relay-" + Guid.NewGuid().ToString("N")[..8]);
         var rows = new List<Figure>();
 
@@ -70,7 +71,7 @@ public static class RelayScenario
         // (a) 64 MiB downloads, alternating so both paths see the same machine noise; the median run of each.
         var directRates = new List<double>();
         var relayRates = new List<double>();
-        for (var i = 0; i < DownloadRuns; i++)
+        for (var i = 0; i < downloadRuns; i++)
         {
             directRates.Add(await DownloadAsync(http, direct));
             relayRates.Add(await DownloadAsync(http, relay));
@@ -78,7 +79,7 @@ public static class RelayScenario
         var (directMbps, _) = Report.Percentiles(directRates);
         var (relayMbps, _) = Report.Percentiles(relayRates);
         Console.Error.WriteLine($"download: relay {relayMbps:0} MB/s, direct {directMbps:0} MB/s");
-        rows.Add(new("64 MiB download through the relay (median of 5)", $"{relayMbps:N0} MB/s", $"direct {directMbps:N0} MB/s",
+        rows.Add(new($"64 MiB download through the relay (median of {downloadRuns})", $"{relayMbps:N0} MB/s", $"direct {directMbps:N0} MB/s",
             Report.Ratio(relayMbps, directMbps), "≥ 0.6× direct", relayMbps / directMbps >= 0.6));
 
         // (b) Small GETs, interleaved one by one.
