@@ -180,7 +180,8 @@ public static class PreviewScenario
             $"--SentryVibe:WorkspaceRoot={Path.Combine(home, "workspace")}",
         ], timeout.Token);
         // The services' own output would bury the table; their warnings and the host's still show.
-        builder.Services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning).AddFilter("SentryVibe.AppHost.Resources", LogLevel.None));
+        builder.Services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning).AddFilter("SentryVibe.AppHost.Resources", LogLevel.None)
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None)); // "not healthy yet" while starting
         var app = await builder.BuildAsync(timeout.Token);
         try
         {
