@@ -28,11 +28,11 @@ public static class LinkScenario
 {
     internal const string Secret = "bench-secret";
 
-    public static async Task RunAsync(string[] args)
+    public static async Task<List<Figure>> RunAsync(string[] args)
     {
         var idleRunners = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        var rows = new List<(string Metric, string Value, string Baseline, string Target)>();
+        var rows = new List<Figure>();
 
         var binaries = PostgresBinaries.Find() ?? throw new InvalidOperationException(PostgresBinaries.InstallHint);
         await using var cluster = new PostgresCluster(binaries, Path.Combine(root, "pg"));
@@ -61,7 +61,8 @@ public static class LinkScenario
             await reader.WaitForAsync(total, TimeSpan.FromMinutes(3));
             var rate = total / clock.Elapsed.TotalSeconds;
             Console.Error.WriteLine($"sustained: {rate:0} events/s");
-            rows.Add(("Events runner → Postgres → reader, sustained", $"{rate:N0} events/s", $"raw INSERT {rawRate:N0} events/s", "≥ 5,000 events/s"));
+            rows.Add(new("Events runner → Postgres → reader, sustained", $"{rate:N0} events/s", $"raw INSERT {rawRate:N0} events/s",
+                Report.Ratio(rate, rawRate), "≥ 5,000 events/s", rate >= 5000));
         }
 
         // 2. Latency at a steady 500 events/s for 10 s, publish → visible to the NOTIFY-woken reader.
@@ -78,9 +79,9 @@ public static class LinkScenario
                 for (; sent < due && sent < perSecond * seconds; sent++) _ = runner.Events.PublishAsync(paced, new BuildLog("tick " + sent));
             }
             await reader.WaitForAsync(perSecond * seconds, TimeSpan.FromMinutes(1));
-            var (p50, p99) = Percentiles(reader.LatenciesMs);
+            var (p50, p99) = Report.Percentiles(reader.LatenciesMs);
             Console.Error.WriteLine($"latency at 500/s: p50 {p50:0.0} ms p99 {p99:0.0} ms");
-            rows.Add(("Publish → visible latency at 500 events/s", $"p50 {p50:0.0} ms, p99 {p99:0.0} ms", "—", "p99 ≤ 50 ms"));
+            rows.Add(new("Publish → visible latency at 500 events/s", $"p50 {p50:0.0} ms, p99 {p99:0.0} ms", "—", "—", "p99 ≤ 50 ms", p99 <= 50));
         }
 
         // 3. Idle runners on one broker: its memory, and command delivery latency (INSERT + NOTIFY → runner's ExecuteAsync).
@@ -101,7 +102,8 @@ public static class LinkScenario
             await Task.Delay(TimeSpan.FromSeconds(12)); // two heartbeat rounds both ways
             var rss = broker.RssMegabytes();
             Console.Error.WriteLine($"broker RSS: {rss:0} MB (idle baseline {baselineRss:0} MB)");
-            rows.Add(($"Broker RSS with {idleRunners:N0} idle runners", $"{rss:0} MB", $"no runners {baselineRss:0} MB", "≤ 300 MB"));
+            rows.Add(new($"Broker RSS with {idleRunners:N0} idle runners", $"{rss:0} MB", $"no runners {baselineRss:0} MB",
+                Report.Ratio(rss, baselineRss), "≤ 300 MB", rss <= 300));
 
             var latencies = new List<double>();
             for (var i = 0; i < 300; i++)
@@ -114,36 +116,22 @@ public static class LinkScenario
                 await arrived.WaitAsync(TimeSpan.FromSeconds(10));
                 latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
-            var (c50, c99) = Percentiles(latencies);
-            var (e50, e99) = Percentiles(echo);
+            var (c50, c99) = Report.Percentiles(latencies);
+            var (e50, e99) = Report.Percentiles(echo);
             Console.Error.WriteLine($"command: p50 {c50:0.0} ms p99 {c99:0.0} ms");
-            rows.Add(($"Command round-trip among {idleRunners:N0} idle runners (INSERT+NOTIFY → runner)", $"p50 {c50:0.0} ms, p99 {c99:0.0} ms",
-                $"raw WebSocket echo p50 {e50:0.00} ms, p99 {e99:0.00} ms", "p99 ≤ 20 ms"));
+            rows.Add(new($"Command round-trip among {idleRunners:N0} idle runners (INSERT+NOTIFY → runner)", $"p50 {c50:0.0} ms, p99 {c99:0.0} ms",
+                $"raw WebSocket echo p50 {e50:0.00} ms, p99 {e99:0.00} ms", $"p99 {Report.Ratio(c99, e99)}", "p99 ≤ 20 ms", c99 <= 20));
         }
         finally
         {
             await Task.WhenAll(idle.Select(r => r.DisposeAsync().AsTask()));
         }
 
-        Console.WriteLine();
-        Console.WriteLine($"### link scenario ({Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd})");
-        Console.WriteLine();
-        Console.WriteLine("| Metric | Measured | Baseline (same run) | Target |");
-        Console.WriteLine("|---|---|---|---|");
-        foreach (var (metric, value, baseline, target) in rows) Console.WriteLine($"| {metric} | {value} | {baseline} | {target} |");
-
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        return rows;
     }
 
-    private static (double P50, double P99) Percentiles(IReadOnlyCollection<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToArray();
-        if (sorted.Length == 0) return (double.NaN, double.NaN);
-        double At(double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-        return (At(0.50), At(0.99));
-    }
-
-    private static async Task<string> CreateDatabaseAsync(PostgresCluster cluster, string name)
+    internal static async Task<string> CreateDatabaseAsync(PostgresCluster cluster, string name)
     {
         await using (var connection = new NpgsqlConnection(cluster.ConnectionStringFor("postgres")))
         {
@@ -311,7 +299,7 @@ public sealed class BenchRunner : IAsyncDisposable
 
     public IEventSink Events => _host.Services.GetRequiredService<IEventSink>();
 
-    public static async Task<BenchRunner> StartAsync(Uri broker, string id, string home)
+    public static async Task<BenchRunner> StartAsync(Uri broker, string id, string home, Action<IServiceCollection>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -324,6 +312,7 @@ public sealed class BenchRunner : IAsyncDisposable
         });
         builder.Services.AddRunnerLink();
         builder.Services.AddRunnerWork(builder.Configuration);
+        configure?.Invoke(builder.Services);
         var host = builder.Build();
         await host.StartAsync();
         var state = host.Services.GetRequiredService<LinkState>();

@@ -1,12 +1,27 @@
 using SentryVibe.Bench;
 
-var scenario = args.FirstOrDefault() ?? "link";
+// `all` (the default) runs every scenario in one process and prints one table; a single scenario prints its own.
+var scenario = args.FirstOrDefault() ?? "all";
+var rest = args.Skip(1).ToArray();
 switch (scenario)
 {
     case "link":
-        await LinkScenario.RunAsync(args.Skip(1).ToArray());
+        Report.Print("link scenario", await LinkScenario.RunAsync(rest));
+        return 0;
+    case "relay":
+        Report.Print("relay scenario", await RelayScenario.RunAsync(rest));
+        return 0;
+    case "preview":
+        Report.Print("preview scenario", await PreviewScenario.RunAsync(rest));
+        return 0;
+    case "all":
+        var figures = new List<Figure>();
+        figures.AddRange(await LinkScenario.RunAsync(rest));
+        figures.AddRange(await RelayScenario.RunAsync([]));
+        figures.AddRange(await PreviewScenario.RunAsync([]));
+        Report.Print("SentryVibe benchmarks: link, relay, preview", figures);
         return 0;
     default:
-        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Scenarios: link");
+        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Scenarios: all (default), link, relay, preview");
         return 1;
 }

@@ -1,0 +1,243 @@
+// Warm time-to-preview (issue 9): the whole app started by the real AppHost (Aspire.Hosting.Testing, its own
+// SENTRYVIBE_HOME, Postgres from the machine's binaries); template vite-react, agent none; from POST /api/projects to
+// the first 200 through the preview URL. Baseline in the same run: `npm install` + `npm run dev` in a copy of the
+// template, to the first 200 from vite itself, so the ratio is the overhead SentryVibe adds.
+extern alias AppHostAssembly;
+
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SentryVibe.LocalPostgres;
+
+namespace SentryVibe.Bench;
+
+public static class PreviewScenario
+{
+    private const int Measured = 3;
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromMinutes(5); // the first (uncounted) run may be a cold npm install
+
+    private sealed record Contract(string WebUrl, string BrokerUrl, string ApiToken, string PreviewDomain);
+
+    public static async Task<List<Figure>> RunAsync(string[] args)
+    {
+        var home = Path.Combine(Path.GetTempPath(), "sv-bench-app-" + Guid.NewGuid().ToString("N")[..8]);
+        var rows = new List<Figure>();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            await using var app = await StartAppAsync(home);
+            var contract = await ReadContractAsync(home);
+            Console.Error.WriteLine($"whole app up in {clock.Elapsed.TotalSeconds:0.0} s: web {contract.WebUrl}, previews *.{contract.PreviewDomain}");
+
+            using var api = new HttpClient { BaseAddress = new Uri(contract.WebUrl), Timeout = TimeSpan.FromSeconds(30) };
+            api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", contract.ApiToken);
+            using var previews = LoopbackClient();
+
+            // Not counted: warms the npm cache, the runner's template copy and every process's JIT.
+            var warm = await TimeToPreviewAsync(api, previews, contract);
+            Console.Error.WriteLine($"warm-up project: {warm.TotalSeconds:0.0} s");
+
+            var times = new List<double>();
+            for (var i = 0; i < Measured; i++)
+            {
+                var t = await TimeToPreviewAsync(api, previews, contract);
+                Console.Error.WriteLine($"time to preview #{i + 1}: {t.TotalSeconds:0.00} s");
+                times.Add(t.TotalSeconds);
+            }
+
+            var baselines = new List<double>();
+            for (var i = 0; i < Measured; i++)
+            {
+                var t = await NpmBaselineAsync(previews, Path.Combine(home, "baseline-" + i));
+                Console.Error.WriteLine($"npm install + vite alone #{i + 1}: {t.TotalSeconds:0.00} s");
+                baselines.Add(t.TotalSeconds);
+            }
+
+            var (p50, _) = Report.Percentiles(times);
+            var (b50, _) = Report.Percentiles(baselines);
+            rows.Add(new($"Warm time to preview, vite-react, agent none (N={Measured})",
+                string.Create(CultureInfo.InvariantCulture, $"p50 {p50:0.00} s, max {times.Max():0.00} s"),
+                string.Create(CultureInfo.InvariantCulture, $"npm install + vite alone p50 {b50:0.00} s, max {baselines.Max():0.00} s"),
+                $"p50 {Report.Ratio(p50, b50)}", "≤ 5 s", times.Max() <= 5));
+            rows.Add(new("Overhead SentryVibe adds at p50", string.Create(CultureInfo.InvariantCulture, $"+{p50 - b50:0.00} s"),
+                string.Create(CultureInfo.InvariantCulture, $"{b50:0.00} s"), "—", "—", null));
+        }
+        finally
+        {
+            try { Directory.Delete(home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+        return rows;
+    }
+
+    /// <summary>POST a project, then poll its preview URL (the relay answers 503 pages until the dev server runs).</summary>
+    private static async Task<TimeSpan> TimeToPreviewAsync(HttpClient api, HttpClient previews, Contract contract)
+    {
+        var clock = Stopwatch.StartNew();
+        var created = await api.PostAsJsonAsync("/api/projects", new { prompt = "Create a React todo app", templateId = "vite-react", agent = "none" });
+        if (created.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"POST /api/projects: {(int)created.StatusCode}");
+        var project = await created.Content.ReadFromJsonAsync<JsonElement>();
+        var id = project.GetProperty("id").GetString();
+        var url = $"http://{project.GetProperty("previewId").GetString()}.{contract.PreviewDomain}/";
+        while (true)
+        {
+            if (clock.Elapsed > ReadyTimeout) throw new TimeoutException($"{url} did not answer 200 within {ReadyTimeout.TotalMinutes} min.");
+            try
+            {
+                using var response = await previews.GetAsync(url);
+                if (response.StatusCode == HttpStatusCode.OK) break;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(50);
+        }
+        var elapsed = clock.Elapsed;
+        // Stop it so the next run does not share the machine with an idle vite.
+        await api.PostAsync($"/api/projects/{id}/dev-server/stop", null);
+        return elapsed;
+    }
+
+    /// <summary>What a developer would do by hand in a copy of the same template: npm install, npm run dev, first 200.</summary>
+    private static async Task<TimeSpan> NpmBaselineAsync(HttpClient http, string folder)
+    {
+        var template = Path.Combine(RepoRoot(), "Runner", "Templates", "vite-react");
+        CopyDirectory(template, folder);
+        File.Delete(Path.Combine(folder, "template.json"));
+        var port = PostgresCluster.FreePort();
+
+        var clock = Stopwatch.StartNew();
+        using (var install = Start(folder, "install --no-audit --no-fund"))
+        {
+            await install.WaitForExitAsync();
+            if (install.ExitCode != 0) throw new InvalidOperationException($"npm install exited with {install.ExitCode}");
+        }
+        using var dev = Start(folder, $"run dev -- --port {port} --strictPort --host 127.0.0.1");
+        try
+        {
+            while (true)
+            {
+                if (clock.Elapsed > ReadyTimeout) throw new TimeoutException("vite did not answer.");
+                try
+                {
+                    using var response = await http.GetAsync($"http://127.0.0.1:{port}/");
+                    if (response.StatusCode == HttpStatusCode.OK) return clock.Elapsed;
+                }
+                catch (HttpRequestException) { }
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            dev.Kill(entireProcessTree: true);
+            await dev.WaitForExitAsync();
+        }
+    }
+
+    private static Process Start(string folder, string arguments)
+    {
+        var psi = new ProcessStartInfo("npm", arguments) { WorkingDirectory = folder, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+    }
+
+    private static string RepoRoot()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "SentryVibe.sln"))) root = Path.GetDirectoryName(root.TrimEnd('/'))!;
+        return root;
+    }
+
+    /// <summary>The AppHost the way the whole-app tests start it: own home, random ports, local Postgres.</summary>
+    private static async Task<DistributedApplication> StartAppAsync(string home)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<AppHostAssembly::Projects.SentryVibe_AppHost>(
+        [
+            $"--SENTRYVIBE_HOME={home}",
+            "--SentryVibe:Postgres=local",
+            "--SentryVibe:WebPort=0",
+            "--SentryVibe:BrokerPort=0",
+            $"--SentryVibe:WorkspaceRoot={Path.Combine(home, "workspace")}",
+        ], timeout.Token);
+        // The services' own output would bury the table; their warnings and the host's still show.
+        builder.Services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning).AddFilter("SentryVibe.AppHost.Resources", LogLevel.None)
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None)); // "not healthy yet" while starting
+        var app = await builder.BuildAsync(timeout.Token);
+        try
+        {
+            await app.StartAsync(timeout.Token);
+            var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
+            foreach (var service in new[] { "web", "broker", "runner" }) await notifications.WaitForResourceHealthyAsync(service, timeout.Token);
+            return app;
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<Contract> ReadContractAsync(string home)
+    {
+        var path = Path.Combine(home, "apphost.json");
+        for (var i = 0; i < 300; i++)
+        {
+            if (File.Exists(path))
+            {
+                try
+                {
+                    var contract = JsonSerializer.Deserialize<Contract>(await File.ReadAllTextAsync(path), new JsonSerializerOptions(JsonSerializerDefaults.Web));
+                    if (contract is not null) return contract;
+                }
+                catch (JsonException) { } // being written
+                catch (IOException) { }
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("apphost.json was not written.");
+    }
+
+    /// <summary>Reaches *.localhost preview hosts by connecting to loopback and keeping the Host (docs/testing).</summary>
+    private static HttpClient LoopbackClient() => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        UseProxy = false,
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    })
+    {
+        Timeout = TimeSpan.FromSeconds(30),
+    };
+}

@@ -1,0 +1,191 @@
+// The preview relay (issue 6): a client → the real broker process (YARP) → a mux channel of the runner's real link →
+// the runner's pump → a loopback "dev server". Baseline in the same run: the same requests straight to the dev server.
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SentryVibe.Data;
+using SentryVibe.LocalPostgres;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
+
+namespace SentryVibe.Bench;
+
+public static class RelayScenario
+{
+    private const int DownloadBytes = 64 * 1024 * 1024;
+    private const int SmallGets = 2000;
+
+    public static async Task<List<Figure>> RunAsync(string[] args)
+    {
+        // `relay <runs>`: more download runs, e.g. to attach a profiler to the broker while they go on.
+        var downloadRuns = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var runs) ? runs : 5;
+        var root = Path.Combine(Path.GetTempPath(), "sv-bench-relay-" + Guid.NewGuid().ToString("N")[..8]);
+        var rows = new List<Figure>();
+
+        var binaries = PostgresBinaries.Find() ?? throw new InvalidOperationException(PostgresBinaries.InstallHint);
+        await using var cluster = new PostgresCluster(binaries, Path.Combine(root, "pg"));
+        await cluster.StartAsync();
+        var db = await LinkScenario.CreateDatabaseAsync(cluster, "relay");
+
+        await using var devServer = await StartDevServerAsync();
+        var devPort = new Uri(devServer.Urls.First()).Port;
+        Console.Error.WriteLine($"dev server on {devPort}");
+
+        using var broker = BrokerProcess.Start(db, LinkScenario.Secret);
+        await broker.WaitReadyAsync();
+
+        var project = Guid.NewGuid();
+        var previewId = Guid.NewGuid().ToString("N");
+        const string runnerId = "bench-relay";
+        await InsertRunningProjectAsync(db, project, previewId, runnerId, devPort);
+        await using var runner = await BenchRunner.StartAsync(broker.LinkUri, runnerId, Path.Combine(root, "runner"),
+            services => services.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(project, devPort)));
+
+        var direct = new Target($"http://127.0.0.1:{devPort}", null);
+        var relay = new Target($"http://127.0.0.1:{broker.Port}", $"{previewId}.preview.localhost:{broker.Port}");
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None })
+        {
+            Timeout = TimeSpan.FromMinutes(2),
+        };
+
+        // Warm-up: connections pooled on both paths, JIT and tiering done, the relay's target cached.
+        var probe = await http.SendAsync(relay.Get("/small"));
+        if (probe.StatusCode != HttpStatusCode.OK)
+        {
+            throw new InvalidOperationException($"The relay answered {(int)probe.StatusCode}: {await probe.Content.ReadAsStringAsync()}");
+        }
+        for (var i = 0; i < 500; i++)
+        {
+            await SmallGetAsync(http, direct);
+            await SmallGetAsync(http, relay);
+        }
+        // Downloads long enough for tiered compilation to finish on both processes' copy loops: with one warm-up
+        // download, perf showed the JIT's tiering threads at a third of the CPU during the measured runs.
+        for (var i = 0; i < 10; i++)
+        {
+            await DownloadAsync(http, direct);
+            await DownloadAsync(http, relay);
+        }
+
+        // (a) 64 MiB downloads, alternating so both paths see the same machine noise; the median run of each.
+        var directRates = new List<double>();
+        var relayRates = new List<double>();
+        for (var i = 0; i < downloadRuns; i++)
+        {
+            directRates.Add(await DownloadAsync(http, direct));
+            relayRates.Add(await DownloadAsync(http, relay));
+        }
+        var (directMbps, _) = Report.Percentiles(directRates);
+        var (relayMbps, _) = Report.Percentiles(relayRates);
+        Console.Error.WriteLine($"download: relay {relayMbps:0} MB/s, direct {directMbps:0} MB/s");
+        rows.Add(new($"64 MiB download through the relay (median of {downloadRuns})", $"{relayMbps:N0} MB/s", $"direct {directMbps:N0} MB/s",
+            Report.Ratio(relayMbps, directMbps), "≥ 0.6× direct", relayMbps / directMbps >= 0.6));
+
+        // (b) Small GETs, interleaved one by one.
+        var directLatency = new List<double>(SmallGets);
+        var relayLatency = new List<double>(SmallGets);
+        for (var i = 0; i < SmallGets; i++)
+        {
+            directLatency.Add(await SmallGetAsync(http, direct));
+            relayLatency.Add(await SmallGetAsync(http, relay));
+        }
+        var (d50, d99) = Report.Percentiles(directLatency);
+        var (r50, r99) = Report.Percentiles(relayLatency);
+        Console.Error.WriteLine($"small GET: relay p50 {r50:0.00} p99 {r99:0.00} ms; direct p50 {d50:0.00} p99 {d99:0.00} ms");
+        rows.Add(new($"Small GET through the relay ({SmallGets:N0})", $"p50 {r50:0.00} ms, p99 {r99:0.00} ms",
+            $"direct p50 {d50:0.00} ms, p99 {d99:0.00} ms", $"p50 {Report.Ratio(r50, d50)}", "—", null));
+        rows.Add(new("Latency the relay adds at p50", $"+{r50 - d50:0.00} ms", $"direct p50 {d50:0.00} ms", "—", "≤ 1.5 ms", r50 - d50 <= 1.5));
+
+        try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        return rows;
+    }
+
+    private sealed record Target(string Origin, string? Host)
+    {
+        public HttpRequestMessage Get(string path)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, Origin + path);
+            // .NET cannot resolve *.localhost (docs/testing: "Preview host names"): connect to loopback, send the preview Host.
+            if (Host is not null) request.Headers.Host = Host;
+            return request;
+        }
+    }
+
+    private static async Task<double> SmallGetAsync(HttpClient http, Target target)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var response = await http.SendAsync(target.Get("/small"));
+        await response.Content.ReadAsByteArrayAsync();
+        var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"{target.Origin}: {(int)response.StatusCode}");
+        return elapsed;
+    }
+
+    /// <summary>Reads the whole body and returns MB/s (10^6 bytes).</summary>
+    private static async Task<double> DownloadAsync(HttpClient http, Target target)
+    {
+        var buffer = new byte[64 * 1024];
+        var start = Stopwatch.GetTimestamp();
+        using var response = await http.SendAsync(target.Get("/big"), HttpCompletionOption.ResponseHeadersRead);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        long total = 0;
+        int read;
+        while ((read = await body.ReadAsync(buffer)) > 0) total += read;
+        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        if (total != DownloadBytes) throw new InvalidOperationException($"{target.Origin}: {total} of {DownloadBytes} bytes");
+        return total / seconds / 1e6;
+    }
+
+    /// <summary>The "dev server": /small answers a few bytes, /big streams 64 MiB (Content-Length set) from one buffer.</summary>
+    private static async Task<WebApplication> StartDevServerAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var chunk = new byte[1024 * 1024];
+        Random.Shared.NextBytes(chunk);
+        app.MapGet("/small", () => Results.Text("<!doctype html><p>ok</p>", "text/html"));
+        app.MapGet("/big", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "application/octet-stream";
+            context.Response.ContentLength = DownloadBytes;
+            for (var sent = 0; sent < DownloadBytes; sent += chunk.Length) await context.Response.Body.WriteAsync(chunk);
+        });
+        await app.StartAsync();
+        return app;
+    }
+
+    /// <summary>The row the relay looks the preview id up in: a project on this runner whose dev server runs on the port.</summary>
+    private static async Task InsertRunningProjectAsync(string db, Guid project, string previewId, string runnerId, int port)
+    {
+        await using var context = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(db).Options);
+        context.Projects.Add(new Project
+        {
+            Id = project,
+            Slug = "relay-bench",
+            Name = "relay bench",
+            Prompt = "bench",
+            TemplateId = "vite-react",
+            Agent = "none",
+            RunnerId = runnerId,
+            Status = ProjectStatuses.Ready,
+            PreviewId = previewId,
+            DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = port, Provider = "relay" },
+            CreatedAt = DateTimeOffset.UtcNow,
+            UpdatedAt = DateTimeOffset.UtcNow,
+        });
+        await context.SaveChangesAsync();
+    }
+
+    private sealed class FixedPreviewTarget(Guid project, int port) : IPreviewTargets
+    {
+        public int? GetDevServerPort(Guid projectId) => projectId == project ? port : null;
+    }
+}
