@@ -35,6 +35,9 @@ public sealed class DevServerManager(
     private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
     private readonly PortAllocator _ports = new();
     private readonly ILogger _logger = logger ?? NullLogger<DevServerManager>.Instance;
+    private readonly InstallCache? _installCache = string.IsNullOrWhiteSpace(options.Value.InstallCacheDirectory)
+        ? null
+        : new InstallCache(options.Value.InstallCacheDirectory, options.Value.InstallCacheEntries, logger);
 
     /// <summary>
     /// Starts (or restarts) the project's dev server. Returns once it is under way; installation, readiness and the
@@ -116,7 +119,7 @@ public sealed class DevServerManager(
         int? exitCode = null;
         try
         {
-            if (s.Plan.Install is { } install)
+            if (s.Plan.Install is { } install && !RestoreFromCache(s, install))
             {
                 s.Emit(new DevServerStarting(install.Display, null, "installing"));
                 var installer = StartProcess(s, "npm install", install, port: null);
@@ -134,6 +137,10 @@ public sealed class DevServerManager(
                     }
                     (exitCode, reason) = (result.ExitCode, Reasons.InstallFailed);
                     return;
+                }
+                if (s.InstallKey is { } key)
+                {
+                    await Task.Run(() => _installCache!.Store(key, s.Location.Path));
                 }
             }
 
@@ -158,6 +165,12 @@ public sealed class DevServerManager(
                 s.AddLine(exit.Error.Message, "stderr");
             }
             (exitCode, reason) = (exit.ExitCode, s.StopRequested || exit.StopRequested ? Reasons.Stopped : Reasons.Crashed);
+            if (reason == Reasons.Crashed && s.RestoredKey is { } restored && s.DetectedPort is null)
+            {
+                // It never came up on a copied install: don't hand that copy to the next project.
+                _installCache?.Forget(restored);
+                s.AddLine("[sentryvibe] The dev server exited before it was ready on a cached install; the next start installs afresh.", "stderr");
+            }
         }
         catch (Exception ex)
         {
@@ -179,6 +192,33 @@ public sealed class DevServerManager(
                 _ports.Release(port);
             }
         }
+    }
+
+    /// <summary>A copy of an earlier identical install instead of running it; false when there is none.</summary>
+    private bool RestoreFromCache(Session s, PlannedCommand install)
+    {
+        if (_installCache is null)
+        {
+            return false;
+        }
+        try
+        {
+            s.InstallKey = InstallCache.KeyFor(s.Location.Path, install.Display);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (!_installCache.TryRestore(s.InstallKey, s.Location.Path))
+        {
+            return false;
+        }
+        s.RestoredKey = s.InstallKey;
+        s.InstallKey = null;
+        s.AddLine($"[sentryvibe] node_modules copied from an identical earlier install in {clock.Elapsed.TotalSeconds:0.0} s " +
+            $"(skipped `{install.Display}`; cache: {_installCache.Root})", "stdout");
+        return true;
     }
 
     private SupervisedProcess StartProcess(Session s, string name, PlannedCommand planned, int? port)
@@ -417,6 +457,10 @@ public sealed class DevServerManager(
         public int? AnnouncedPort { get; private set; }
         public Task PortAnnounced => _portAnnounced.Task;
         public bool PreviewStarted { get; set; }
+        /// <summary>The install cache entry this session's install will be stored under.</summary>
+        public string? InstallKey { get; set; }
+        /// <summary>The install cache entry this session's node_modules were copied from.</summary>
+        public string? RestoredKey { get; set; }
         public bool StopRequested => _stopRequested;
 
         public void RequestStop() => _stopRequested = true;

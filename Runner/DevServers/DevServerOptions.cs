@@ -17,6 +17,16 @@ public sealed class DevServerOptions
     /// <summary>Runs first when the project has a package.json but no node_modules.</summary>
     public string InstallCommand { get; set; } = "npm install --no-audit --no-fund";
 
+    /// <summary>
+    /// Where copies of successful installs are kept, keyed by package.json and lockfiles, so a new project from a
+    /// known template starts without installing. Empty turns the cache off. Default
+    /// <c>$SENTRYVIBE_HOME/cache/node_modules</c>.
+    /// </summary>
+    public string? InstallCacheDirectory { get; set; }
+
+    /// <summary>How many different installs the cache keeps (least recently used go first).</summary>
+    public int InstallCacheEntries { get; set; } = 6;
+
     /// <summary>Time a dev server gets to exit after SIGINT before its process tree is killed.</summary>
     public TimeSpan StopGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.Previews;
+using SentryVibe.Runner.Workspace;
 
 namespace SentryVibe.Runner.DevServers;
 
@@ -18,7 +19,9 @@ public static class DevServerServiceCollectionExtensions
             .Validate(o => o.Provider is PreviewProviders.Relay or PreviewProviders.Cloudflared or PreviewProviders.Local,
                 "Preview:Provider must be relay, cloudflared or local.")
             .ValidateOnStart();
-        services.AddOptions<DevServerOptions>().Bind(configuration.GetSection(DevServerOptions.SectionName));
+        services.AddOptions<DevServerOptions>().Bind(configuration.GetSection(DevServerOptions.SectionName))
+            .PostConfigure<IOptions<WorkspaceOptions>>((o, workspace) =>
+                o.InstallCacheDirectory ??= Path.Combine(workspace.Value.ResolvedHome, "cache", "node_modules"));
 
         // Registered before the dev server manager so the host stops it after it: dev servers stop (and say so)
         // first, then the supervisor makes sure nothing else survives.
