@@ -92,6 +92,10 @@ public sealed class ContractFileWriter(
             var current = JsonSerializer.Deserialize<AppHostContract>(await File.ReadAllTextAsync(home.ContractFile, cancellationToken));
             if (current?.Pid == Environment.ProcessId) File.Delete(home.ContractFile);
         }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Already gone (a second stop, or the home was removed): nothing to withdraw.
+        }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
         {
             logger.LogWarning(e, "Could not remove {ContractFile}", home.ContractFile);
