@@ -87,6 +87,10 @@ public static class Extensions
             o.TracesSampleRate = double.TryParse(builder.Configuration["SENTRY_TRACES_SAMPLE_RATE"], System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate : 1.0;
             o.SendDefaultPii = false;
             o.ServerName = builder.Environment.ApplicationName;
+            o.DefaultTags["service"] = builder.Environment.ApplicationName; // transactions carry no server_name
+            // Health probes (the AppHost's, Railway's) every few seconds are not traces anyone wants to pay for.
+            o.SetBeforeSendTransaction(t => t.Name.EndsWith(HealthEndpointPath, StringComparison.Ordinal)
+                || t.Name.EndsWith(AlivenessEndpointPath, StringComparison.Ordinal) ? null : t);
         }
 
         if (builder is WebApplicationBuilder web)
@@ -97,6 +101,7 @@ public static class Extensions
         {
             builder.Logging.AddSentry(o => Configure(o));
         }
+        builder.Services.AddHostedService<SentryActivityBridge>();
         return builder;
     }
 

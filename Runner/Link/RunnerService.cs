@@ -26,6 +26,7 @@ public sealed class RunnerService(
         using var activity = ActivitySource.StartActivity("execute command", ActivityKind.Consumer, parent);
         activity?.SetTag("sentryvibe.command.id", envelope.Id);
         activity?.SetTag("sentryvibe.command.type", envelope.Command?.GetType().Name);
+        activity?.SetTag("sentryvibe.project.id", envelope.Command?.ProjectId.ToString());
 
         if (envelope.Command is null) return new CommandAck(envelope.Id, Accepted: false, Error: "The command has no body.");
 

@@ -1,4 +1,7 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.EntityFrameworkCore.Storage;
 using SentryVibe.Data;
 using SentryVibe.Protocol;
 using SentryVibe.Web.Auth;
@@ -59,6 +62,11 @@ public static class Extensions
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
         var logger = scope.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("SentryVibe.Web.Migrations");
+        // A fresh database has no history table, and EF logs reading it as an error (red in the dashboard, an event
+        // in Sentry) before it creates it. Creating the database and the table first keeps a first start clean.
+        var creator = db.GetService<IRelationalDatabaseCreator>();
+        if (!await creator.ExistsAsync()) await creator.CreateAsync();
+        await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync();
         var pending = (await db.Database.GetPendingMigrationsAsync()).ToList();
         if (pending.Count > 0) logger.LogInformation("Applying migrations: {Migrations}", string.Join(", ", pending));
         await db.Database.MigrateAsync();

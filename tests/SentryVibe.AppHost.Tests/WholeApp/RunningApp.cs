@@ -36,17 +36,19 @@ public sealed class RunningApp : IAsyncDisposable
     public static string NewHome() => Path.Combine(Path.GetTempPath(), "sentryvibe-apphost-" + Guid.NewGuid().ToString("N")[..8]);
 
     /// <summary>Starts everything and returns once every service is healthy and apphost.json is written.</summary>
-    public static async Task<RunningApp> StartAsync(string home)
+    public static async Task<RunningApp> StartAsync(string home, string? sentryDsn = null)
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<AppHostAssembly::Projects.SentryVibe_AppHost>(
+        string[] args =
         [
             $"--SENTRYVIBE_HOME={home}",
             "--SentryVibe:Postgres=local",
             "--SentryVibe:WebPort=0",
             "--SentryVibe:BrokerPort=0",
             $"--SentryVibe:WorkspaceRoot={Path.Combine(home, "workspace")}",
-        ], timeout.Token);
+        ];
+        if (sentryDsn is not null) args = [.. args, $"--SENTRY_DSN={sentryDsn}"];
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<AppHostAssembly::Projects.SentryVibe_AppHost>(args, timeout.Token);
 
         var app = await builder.BuildAsync(timeout.Token);
         try
@@ -111,14 +113,19 @@ public sealed class RunningApp : IAsyncDisposable
     }
 }
 
-/// <summary>One running app shared by the whole-app test classes: starting it costs tens of seconds.</summary>
+/// <summary>
+/// One running app shared by the whole-app test classes: starting it costs tens of seconds. It reports to a Sentry
+/// ingest stand-in, as a deployment with SENTRY_DSN would.
+/// </summary>
 public sealed class RunningAppFixture : IAsyncLifetime
 {
     private readonly string _home = RunningApp.NewHome();
 
     public RunningApp App { get; private set; } = null!;
 
-    public async Task InitializeAsync() => App = await RunningApp.StartAsync(_home);
+    public SentryIngest Sentry { get; } = new();
+
+    public async Task InitializeAsync() => App = await RunningApp.StartAsync(_home, Sentry.Dsn);
 
     public async Task DisposeAsync()
     {
@@ -129,6 +136,7 @@ public sealed class RunningAppFixture : IAsyncLifetime
         finally
         {
             RunningApp.DeleteHome(_home);
+            await Sentry.DisposeAsync();
         }
     }
 }
