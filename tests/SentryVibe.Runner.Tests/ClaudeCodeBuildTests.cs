@@ -27,11 +27,12 @@ public sealed class ClaudeCodeBuildTests(ITestOutputHelper output) : IAsyncLifet
         _runner = CreateRunner();
     }
 
-    private RunnerHarness CreateRunner(int maxConcurrent = 2) => RunnerHarness.Create(new Dictionary<string, string?>
+    private RunnerHarness CreateRunner(int maxConcurrent = 2, bool verifyBuild = false) => RunnerHarness.Create(new Dictionary<string, string?>
     {
         ["Agents:AnthropicBaseUrl"] = _model.BaseUrl,
         ["Agents:AnthropicApiKey"] = "sk-test",
         ["Build:MaxConcurrentBuilds"] = maxConcurrent.ToString(),
+        ["Build:VerifyBuild"] = verifyBuild.ToString(),
     });
 
     public async Task DisposeAsync()
@@ -181,6 +182,61 @@ public sealed class ClaudeCodeBuildTests(ITestOutputHelper output) : IAsyncLifet
         var secondEvents = await runner.Events.WaitForEndAsync(second.ProjectId, Timeout);
         Assert.IsType<BuildCompleted>(secondEvents[^1]);
         hold.TrySetResult();
+    }
+
+    [Fact]
+    public async Task A_failing_build_check_after_a_turn_gets_one_fix_turn_with_the_error_text()
+    {
+        await using var runner = CreateRunner(verifyBuild: true);
+        // A template from a local git repository whose `npm run build` fails while app.txt says BROKEN.
+        var template = Directory.CreateTempSubdirectory("sentryvibe-template-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Join(template, "package.json"),
+                """{ "name": "checked", "private": true, "scripts": { "build": "node check.js", "dev": "node check.js" } }""");
+            File.WriteAllText(Path.Join(template, "check.js"), """
+                const text = require('fs').readFileSync('app.txt', 'utf8');
+                if (text.includes('BROKEN')) { console.error('check.js: app.txt line 1: BROKEN is not allowed'); process.exit(2); }
+                console.log('build ok');
+                """);
+            File.WriteAllText(Path.Join(template, "app.txt"), "fine\n");
+            using (var repo = new Repository(Repository.Init(template)))
+            {
+                Commands.Stage(repo, "*");
+                var who = new Signature("t", "t@example.com", DateTimeOffset.UtcNow);
+                repo.Commit("template", who, who);
+            }
+
+            var command = new StartBuild(Guid.NewGuid(), "claude-fix", "Make the app", "", AgentNames.ClaudeCode,
+                TemplateUrl: template, StartDevServerWhenReady: false);
+            var project = runner.ProjectPath("claude-fix");
+            _model
+                // Turn 1 breaks the build (and installs nothing: an empty node_modules is enough for the check to run).
+                .Enqueue(ToolUse("Bash", new { command = "mkdir -p node_modules && echo BROKEN > app.txt", description = "Edit the app" }))
+                .EnqueueText("Done.")
+                // The fix turn:
+                .Enqueue(ToolUse("Bash", new { command = "echo repaired > app.txt", description = "Fix the app" }))
+                .EnqueueText("Fixed the build.");
+
+            await runner.AcceptAsync(command);
+            var events = await runner.Events.WaitForEndAsync(command.ProjectId, Timeout);
+
+            var completed = Assert.IsType<BuildCompleted>(events[^1]);
+            Assert.Equal(2, completed.Turns);
+            var fix = events.OfType<BuildStarted>().Single(s => s.Turn == 2);
+            Assert.Equal("the build check failed", fix.Reason);
+            Assert.Contains("BROKEN is not allowed", fix.Prompt);
+            Assert.Contains(_model.Requests, r => r.AllText.Contains("BROKEN is not allowed", StringComparison.Ordinal));
+            var logs = events.OfType<BuildLog>().Select(l => l.Message).ToList();
+            Assert.Contains(logs, l => l.StartsWith("The build check failed (exit code", StringComparison.Ordinal));
+            Assert.True(logs.FindLastIndex(l => l == "The build check passed.") > logs.FindIndex(l => l.StartsWith("The build check failed", StringComparison.Ordinal)));
+            Assert.Equal("repaired\n", File.ReadAllText(Path.Join(project, "app.txt")));
+            Assert.DoesNotContain(events.OfType<BuildStarted>(), s => s.Turn > 2);
+        }
+        finally
+        {
+            Runner.Build.FileSystem.DeleteDirectory(template);
+        }
     }
 
     /// <summary>Processes whose working directory is <paramref name="path"/> (Linux /proc).</summary>
