@@ -99,3 +99,25 @@ public static class DevServerStatuses
     public const string Running = "running";
     public const string Failed = "failed";
 }
+
+/// <summary>A template given as a git repository instead of a built-in id: the rule both Web and Runner apply.</summary>
+public static class TemplateSources
+{
+    public const int MaxUrlLength = 2048;
+
+    /// <summary>
+    /// Null when <paramref name="url"/> names a git repository (https://, http://, git://, ssh://, git@host:path,
+    /// file:// or an absolute path); else why not. Syntax only: whether a path exists is the runner's to say.
+    /// </summary>
+    public static string? Problem(string? url)
+    {
+        var trimmed = url?.Trim() ?? "";
+        if (trimmed.Length == 0) return "The template URL is empty.";
+        if (trimmed.Length > MaxUrlLength) return $"The template URL is longer than {MaxUrlLength} characters.";
+        if (trimmed.Any(char.IsControl)) return "The template URL contains control characters.";
+        if (Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "git" or "ssh" or "file") return null;
+        if (System.Text.RegularExpressions.Regex.IsMatch(trimmed, @"^[\w.-]+@[\w.-]+:.+$")) return null; // git@github.com:owner/repo.git
+        if (trimmed.StartsWith('/') || (trimmed.Length > 2 && char.IsLetter(trimmed[0]) && trimmed[1] == ':' && trimmed[2] is '\\' or '/')) return null;
+        return $"'{trimmed}' is not a git URL (https://, ssh://, git@host:path, file://) or an absolute path.";
+    }
+}

@@ -166,8 +166,11 @@ public sealed class PreviewRelay
                 proxyRequest.Headers.Remove("Origin");
                 proxyRequest.Headers.TryAddWithoutValidation("Origin", $"http://{local}");
             }
+            // The dev server sees a plain local request. A forwarded host that differs from the (rewritten) Origin
+            // makes Next.js refuse every Server Action ("x-forwarded-host does not match origin"), so none is sent,
+            // including one an edge proxy in front of the broker added.
             proxyRequest.Headers.Remove("X-Forwarded-Host");
-            proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Host", httpContext.Request.Host.Value);
+            proxyRequest.Headers.Remove("Forwarded");
             proxyRequest.Headers.Remove("X-Forwarded-Proto");
             proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Proto", httpContext.Request.Scheme);
         }

@@ -22,32 +22,18 @@ public sealed class TemplateScaffolder(IOptions<BuildOptions> options, Checkpoin
     /// <summary>Checks a git template URL before anything is written; throws <see cref="TemplateException"/>.</summary>
     public static void ValidateUrl(string url)
     {
+        if (TemplateSources.Problem(url) is { } problem)
+        {
+            throw new TemplateException(problem);
+        }
         var trimmed = url.Trim();
-        if (trimmed.Length == 0)
+        var local = Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) && uri.IsFile ? uri.LocalPath
+            : Path.IsPathRooted(trimmed) ? trimmed
+            : null;
+        if (local is not null && !Directory.Exists(local))
         {
-            throw new TemplateException("The template URL is empty.");
+            throw new TemplateException($"The template repository '{trimmed}' does not exist.");
         }
-        if (Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "git" or "ssh" or "file")
-        {
-            if (uri.IsFile && !Directory.Exists(uri.LocalPath))
-            {
-                throw new TemplateException($"The template repository '{trimmed}' does not exist.");
-            }
-            return;
-        }
-        if (System.Text.RegularExpressions.Regex.IsMatch(trimmed, @"^[\w.-]+@[\w.-]+:.+$"))
-        {
-            return; // scp-like ssh: git@github.com:owner/repo.git
-        }
-        if (Path.IsPathRooted(trimmed))
-        {
-            if (!Directory.Exists(trimmed))
-            {
-                throw new TemplateException($"The template repository '{trimmed}' does not exist.");
-            }
-            return;
-        }
-        throw new TemplateException($"'{trimmed}' is not a git URL (https://, ssh://, git@host:path, file://) or an absolute path.");
     }
 
     public string TemplatePath(string templateId) => Path.Join(options.Value.ResolvedTemplatesPath, templateId);

@@ -18,6 +18,7 @@ public sealed class ProjectService(
 {
     public const string AgentMissingNotice = "Claude Code CLI not found on the runner; scaffolding the template only.";
     public const int MaxNameLength = 200;
+    public const string GitTemplateId = "git";
     public const int MaxEventPage = 1000;
 
     private SentryVibeOptions Options => options.Value;
@@ -55,6 +56,15 @@ public sealed class ProjectService(
             {
                 errors["templateId"] = [$"Unknown template '{request.TemplateId}'. Known: {string.Join(", ", TemplateCatalog.BuiltIn.Select(t => t.Id))}."];
             }
+        }
+        var templateUrl = string.IsNullOrWhiteSpace(request.TemplateUrl) ? null : request.TemplateUrl.Trim();
+        if (request.TemplateUrl is not null && TemplateSources.Problem(request.TemplateUrl) is { } urlProblem)
+        {
+            errors["templateUrl"] = [urlProblem];
+        }
+        else if (templateUrl is not null && template is not null)
+        {
+            errors["templateUrl"] = ["Give either templateId or templateUrl, not both."];
         }
         if (request.Agent is not null && !Agents.IsKnown(request.Agent))
         {
@@ -108,7 +118,9 @@ public sealed class ProjectService(
             : IsOnline(runner, now) ? null : $"Runner '{runnerId}' is offline; the build starts when it reconnects.";
         var statusReason = string.Join(" ", new[] { waiting, agentNotice }.Where(s => s is not null));
 
-        template ??= TemplateCatalog.Select(prompt!);
+        // A git template is inspected by the runner once cloned; until then the project says "git".
+        template ??= templateUrl is null ? TemplateCatalog.Select(prompt!) : null;
+        var templateId = template?.Id ?? GitTemplateId;
         var baseSlug = Slugs.From(name ?? prompt!);
 
         // A concurrent create may take the same slug between our check and the insert: the unique index says so, we try again.
@@ -130,7 +142,8 @@ public sealed class ProjectService(
                         Prompt = prompt!,
                         Status = ProjectStatuses.Pending,
                         StatusReason = statusReason.Length == 0 ? null : statusReason,
-                        TemplateId = template.Id,
+                        TemplateId = templateId,
+                        TemplateUrl = templateUrl,
                         RunnerId = runnerId,
                         Agent = agent,
                         PreviewId = Slugs.NewPreviewId(),
@@ -140,13 +153,13 @@ public sealed class ProjectService(
                     db.Projects.Add(project);
                     List<ProjectEvent> events = [new UserMessage(prompt!)];
                     if (agentNotice is not null) events.Add(new BuildLog(agentNotice, "warning"));
-                    var command = new StartBuild(project.Id, slug, prompt!, template.Id, agent, PreviewId: project.PreviewId);
+                    var command = new StartBuild(project.Id, slug, prompt!, template?.Id ?? "", agent, TemplateUrl: templateUrl, PreviewId: project.PreviewId);
                     await AppendAsync(project, events, command, ct);
                     await tx.CommitAsync(ct);
                     return project;
                 });
                 logger.LogInformation("Project {ProjectId} ({Slug}) queued for runner {RunnerId} with template {TemplateId} and agent {Agent}",
-                    project.Id, project.Slug, runnerId, template.Id, agent);
+                    project.Id, project.Slug, runnerId, templateId, agent);
                 return ProjectView.From(project);
             }
             catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } && attempt < 5)

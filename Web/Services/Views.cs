@@ -77,7 +77,9 @@ public sealed record RunnerTokenView(Guid Id, string Name, string Prefix, DateTi
 /// <summary>The only time a runner token is shown.</summary>
 public sealed record CreatedRunnerToken(Guid Id, string Name, string Token, string Prefix, DateTimeOffset CreatedAt);
 
-public sealed record CreateProjectRequest(string? Prompt, string? TemplateId = null, string? RunnerId = null, string? Agent = null, string? Name = null);
+/// <summary>POST /api/projects. <c>TemplateUrl</c> (a git repository) takes the place of a built-in <c>TemplateId</c>.</summary>
+public sealed record CreateProjectRequest(string? Prompt, string? TemplateId = null, string? RunnerId = null, string? Agent = null, string? Name = null,
+    string? TemplateUrl = null);
 
 public sealed record SendMessageRequest(string? Prompt);
 
