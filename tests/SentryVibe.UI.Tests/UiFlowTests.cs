@@ -35,6 +35,27 @@ public sealed class UiFlowTests(UiFixture ui)
     }
 
     [Fact]
+    public async Task A_project_from_a_git_repository_is_created_with_the_form_and_a_bad_url_is_explained_inline()
+    {
+        var page = await ui.NewPageAsync();
+        await page.Locator("#prompt").FillAsync("Make my starter a blog");
+        await page.Locator("#template").SelectOptionAsync("git:");
+        await page.Locator("#template-url").FillAsync("not a repository");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create project" }).ClickAsync();
+        await Expect(page.Locator("#template-url + .inline-error")).ToContainTextAsync("is not a git URL");
+
+        await page.Locator("#template-url").FillAsync("https://github.com/example/starter.git");
+        await page.Locator("#runner").SelectOptionAsync(FakeBroker.RunnerId);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create project" }).ClickAsync();
+
+        await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/projects/[0-9a-f-]{36}$"));
+        var id = Guid.Parse(page.Url[^36..]);
+        var start = Assert.Single(await Broker.CommandsAsync(id));
+        var build = Assert.IsType<StartBuild>(System.Text.Json.JsonSerializer.Deserialize<RunnerCommand>(start.Payload, LinkProtocol.JsonOptions));
+        Assert.Equal(("https://github.com/example/starter.git", ""), (build.TemplateUrl, build.TemplateId));
+    }
+
+    [Fact]
     public async Task A_project_created_with_the_form_goes_to_ready_and_its_app_shows_in_the_preview()
     {
         var page = await ui.NewPageAsync();
