@@ -67,6 +67,8 @@ describe('SentryVibeClient (live Web)', { skip }, () => {
       return true;
     });
     await assert.rejects(client().createProject({ prompt: 'x', agent: 'not-an-agent' as 'none' }), (e: unknown) => e instanceof ApiError && e.status === 400);
+    await assert.rejects(client().createProject({ prompt: 'x', templateUrl: 'not a repository' }),
+      (e: unknown) => e instanceof ApiError && e.status === 400 && !!e.problem?.errors?.templateUrl);
   });
 
   it('Refuses_a_wrong_token', async () => {

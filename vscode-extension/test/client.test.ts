@@ -57,6 +57,8 @@ describe('SentryVibeClient (stand-in server)', () => {
     const call = seen.at(-1)!;
     assert.equal(call.auth, 'Bearer good');
     assert.deepEqual(JSON.parse(call.body), { prompt: 'Create a React todo app', agent: 'none' });
+    await client.createProject({ prompt: 'Blog', templateId: 'vite-react', templateUrl: ' https://github.com/you/starter.git ' });
+    assert.deepEqual(JSON.parse(seen.at(-1)!.body), { prompt: 'Blog', templateUrl: 'https://github.com/you/starter.git' });
     await client.sendMessage('p1', 'Add dark mode');
     assert.deepEqual(JSON.parse(seen.at(-1)!.body), { prompt: 'Add dark mode' });
   });

@@ -60,6 +60,8 @@ export interface Runner {
 export interface CreateProjectRequest {
   prompt: string;
   templateId?: string;
+  /** A git repository (https://, ssh://, git@host:path, file:// or a folder on the runner) instead of a template id. */
+  templateUrl?: string;
   agent?: Agent;
   runnerId?: string;
 }

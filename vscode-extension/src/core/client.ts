@@ -103,7 +103,8 @@ export class SentryVibeClient {
 
   createProject(request: CreateProjectRequest): Promise<Project> {
     const body: CreateProjectRequest = { prompt: request.prompt };
-    if (request.templateId && request.templateId !== 'auto') body.templateId = request.templateId;
+    if (request.templateUrl?.trim()) body.templateUrl = request.templateUrl.trim();
+    else if (request.templateId && request.templateId !== 'auto') body.templateId = request.templateId;
     if (request.agent) body.agent = request.agent;
     if (request.runnerId) body.runnerId = request.runnerId;
     return this.request<Project>('POST', '/api/projects', body);

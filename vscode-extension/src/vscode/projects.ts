@@ -26,6 +26,8 @@ type Outcome = 'ready' | 'failed' | 'cancelled' | 'detached' | 'error';
 /** What a command receives: a tree node, a project, an id, or nothing (then it asks). */
 export type ProjectArg = { project: Project } | Project | string | undefined;
 
+const GIT_TEMPLATE = 'git:';
+
 export class ProjectCommands {
   constructor(
     private readonly connection: ConnectionManager,
@@ -47,8 +49,8 @@ export class ProjectCommands {
     });
     if (!prompt) return;
 
-    const templateId = await this.pickTemplate(client);
-    if (templateId === undefined) return;
+    const template = await this.pickTemplate(client);
+    if (template === undefined) return;
     const agent = await this.pickAgent();
     if (!agent) return;
     if (!(await this.runners.ensureOnline('the build'))) return;
@@ -57,7 +59,7 @@ export class ProjectCommands {
 
     let project: Project;
     try {
-      project = await client.createProject({ prompt: prompt.trim(), templateId, agent, runnerId });
+      project = await client.createProject({ prompt: prompt.trim(), ...template, agent, runnerId });
     } catch (e) {
       await this.showApiError('Could not create the project', e);
       return;
@@ -267,7 +269,7 @@ export class ProjectCommands {
     else if (choice === 'Follow-up Prompt') await this.followUp(fresh);
   }
 
-  private async pickTemplate(client: SentryVibeClient): Promise<string | undefined> {
+  private async pickTemplate(client: SentryVibeClient): Promise<{ templateId?: string; templateUrl?: string } | undefined> {
     let templates: Template[] = [];
     try {
       templates = await client.listTemplates();
@@ -281,9 +283,19 @@ export class ProjectCommands {
     const items: (vscode.QuickPickItem & { id: string })[] = [
       { id: 'auto', label: '$(sparkle) auto', description: 'Choose the template that fits the prompt best' },
       ...templates.map((t) => ({ id: t.id, label: t.name || t.id, description: [t.framework, t.id].filter(Boolean).join(' · '), detail: t.description })),
+      { id: GIT_TEMPLATE, label: '$(repo) From a git repository…', description: 'Any git URL, or a folder on the runner' },
     ];
     const pick = await vscode.window.showQuickPick(items, { title: 'SentryVibe: New Project (2/3): template', ignoreFocusOut: true, matchOnDescription: true, matchOnDetail: true });
-    return pick?.id;
+    if (!pick) return undefined;
+    if (pick.id !== GIT_TEMPLATE) return { templateId: pick.id };
+    const url = await vscode.window.showInputBox({
+      title: 'SentryVibe: New Project (2/3): git repository',
+      prompt: 'The repository to start from; the runner clones it',
+      placeHolder: 'https://github.com/you/starter.git',
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() ? undefined : 'Give a git URL or a folder on the runner'),
+    });
+    return url ? { templateUrl: url.trim() } : undefined;
   }
 
   private async pickAgent(): Promise<Agent | undefined> {
