@@ -15,6 +15,8 @@ public static class RunnerWorkExtensions
     {
         services.AddRunnerBuild(configuration);
         services.AddRunnerDevServers(configuration);
+        // Hosted services stop in reverse order: registered last, the builds stop (and say so) before anything else.
+        services.AddHostedService(sp => sp.GetRequiredService<BuildEngine>());
         services.AddSingleton<IBrokerInfo, BrokerInfo>();
         // `run --workspace` and the runner's home reach the build through the runner's own settings.
         services.PostConfigure<WorkspaceOptions>(o =>
