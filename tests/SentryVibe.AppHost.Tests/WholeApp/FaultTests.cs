@@ -1,10 +1,13 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Npgsql;
 using SentryVibe.Testing;
 using Xunit;
 using Xunit.Abstractions;
+using static SentryVibe.Testing.ScriptedBlock;
 
 namespace SentryVibe.AppHost.Tests.WholeApp;
 
@@ -143,6 +146,137 @@ public sealed class FaultTests(FaultAppFixture fixture, ITestOutputHelper output
         await AssertRunnerLogIsWholeAsync(Runner(project));
     }
 
+    [Fact]
+    public async Task Stopping_the_runner_mid_turn_cancels_the_build_truthfully_leaves_no_process_and_runs_nothing_twice()
+    {
+        using var api = App.CreateApiClient();
+        var model = fixture.Model;
+        var hold = new TaskCompletionSource();
+        var mainRequestsBefore = model.Requests.Count;
+        Assert.Equal(0, model.PendingReplies); // the model's script is shared by the tests; each one uses up its own
+        model.Enqueue(new ScriptedReply([Text("Thinking…")]) { Gate = hold.Task }).EnqueueText("Done after the restart.");
+        try
+        {
+            var created = await api.PostAsJsonAsync("/api/projects", new { prompt = "Create a React app while the runner restarts", templateId = "vite-react", agent = "claude-code" });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+
+            // Mid-turn: the agent's CLI is waiting on the model's answer.
+            await Eventually.WaitAsync(() => Task.FromResult(model.Requests.Count == mainRequestsBefore + 1), ReadyTimeout, "the agent's request to the model");
+            var project = await WaitForProjectAsync(api, id, p => Status(p) == "building", ReportTimeout, "the build to be under way");
+            var folder = project.GetProperty("path").GetString()!;
+            var workspace = Path.GetDirectoryName(folder)!;
+            var agent = ProcessProbe.RunningIn(folder);
+            Assert.NotEmpty(agent);
+            output.WriteLine("agent processes: " + string.Join("; ", agent.Select(p => $"{p.Pid} {p.CommandLine}")));
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                await App.StopAsync("runner");
+                output.WriteLine($"runner stopped in {clock.Elapsed.TotalSeconds:0.0} s");
+
+                // Nothing the runner started survives it: not the agent, nor a dev server of any project.
+                Assert.All(agent, p => Assert.False(ProcessProbe.IsAlive(p.Pid), $"{p.Pid} {p.CommandLine} outlived the runner"));
+                Assert.Empty(ProcessProbe.RunningIn(workspace));
+
+                clock.Restart();
+                await App.StartAgainAsync("runner");
+                output.WriteLine($"runner started again in {clock.Elapsed.TotalSeconds:0.0} s");
+            }
+            finally
+            {
+                await App.EnsureRunningAsync("runner");
+            }
+
+            project = await WaitForProjectAsync(api, id, p => Status(p) == "cancelled", ReportTimeout, "the build to be reported cancelled");
+            Assert.Contains("shutting down", project.GetProperty("statusReason").GetString());
+
+            // The project goes on from where it stopped; by the time this turn has run, a redelivered build would have too.
+            var message = await api.PostAsJsonAsync($"/api/projects/{id}/messages", new { prompt = "Carry on" });
+            Assert.Equal(HttpStatusCode.Accepted, message.StatusCode);
+            project = await WaitForProjectAsync(api, id, p => Status(p) == "ready", ReadyTimeout, "the follow-up turn to complete");
+
+            Assert.Equal(mainRequestsBefore + 2, model.Requests.Count); // the held turn and the follow-up, nothing else
+            var events = await ReadAllEventsAsync(api, id);
+            AssertStrictlyIncreasing(events.Select(e => e.GetProperty("id").GetInt64()).ToList());
+            AssertNoRepeatedEvents(events);
+            Assert.Equal([1, 2], events.Where(e => Type(e) == "build-started").Select(e => e.GetProperty("data").GetProperty("turn").GetInt32()));
+            Assert.Single(events, e => Type(e) == "build-cancelled");
+            Assert.Single(events, e => Type(e) == "build-completed");
+            await AssertCommandsRanOnceAsync(id);
+            await AssertRunnerLogIsWholeAsync(Runner(project));
+            await AssertDevServersAreWhatTheySayAsync(api);
+        }
+        finally
+        {
+            hold.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task Killing_the_runner_mid_turn_reports_the_build_interrupted_and_the_dev_servers_stopped_once_it_is_back_and_leaves_no_process()
+    {
+        using var api = App.CreateApiClient();
+        var served = await CreateProjectAsync(api, "Create a React page served when the runner crashes");
+        var servedProject = await WaitForProjectAsync(api, served, p => Status(p) == "ready" && DevServer(p) == "running", ReadyTimeout, "ready with a running dev server");
+        var servedFolder = servedProject.GetProperty("path").GetString()!;
+        var servedPreview = servedProject.GetProperty("devServer").GetProperty("previewUrl").GetString()!;
+        var model = fixture.Model;
+        var hold = new TaskCompletionSource();
+        var mainRequestsBefore = model.Requests.Count;
+        Assert.Equal(0, model.PendingReplies); // the model's script is shared by the tests; each one uses up its own
+        model.Enqueue(new ScriptedReply([Text("Thinking…")]) { Gate = hold.Task });
+        try
+        {
+            var created = await api.PostAsJsonAsync("/api/projects", new { prompt = "Create a React app while the runner crashes", templateId = "vite-react", agent = "claude-code" });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+            await Eventually.WaitAsync(() => Task.FromResult(model.Requests.Count == mainRequestsBefore + 1), ReadyTimeout, "the agent's request to the model");
+            var project = await WaitForProjectAsync(api, id, p => Status(p) == "building", ReportTimeout, "the build to be under way");
+            var folder = project.GetProperty("path").GetString()!;
+            var agent = ProcessProbe.RunningIn(folder);
+            Assert.NotEmpty(agent);
+
+            // The runner process itself (under `dotnet run`) dies at once, as in a crash: no shutdown code of it runs.
+            var host = App.PidOf("runner");
+            var runner = ProcessProbe.ChildrenOf(host).Select(ProcessProbe.Describe).Single(p => p!.CommandLine.Contains("sentryvibe-runner", StringComparison.OrdinalIgnoreCase))!;
+            output.WriteLine($"killing runner pid {runner.Pid}: {runner.CommandLine}");
+            try
+            {
+                using (var process = System.Diagnostics.Process.GetProcessById(runner.Pid))
+                {
+                    process.Kill();
+                }
+                await Eventually.WaitAsync(() => Task.FromResult(!ProcessProbe.IsAlive(host)), ReportTimeout, "the runner resource to end");
+                output.WriteLine("left behind: " + string.Join("; ", ProcessProbe.RunningIn(Path.GetDirectoryName(folder)!).Select(p => $"{p.Pid} {p.CommandLine[..Math.Min(80, p.CommandLine.Length)]}")));
+                await App.StartAgainAsync("runner");
+            }
+            finally
+            {
+                await App.EnsureRunningAsync("runner");
+            }
+
+            project = await WaitForProjectAsync(api, id, p => Status(p) == "failed", ReportTimeout, "the build to be reported interrupted");
+            Assert.Contains("stopped in the middle of this build", project.GetProperty("statusReason").GetString());
+            servedProject = await WaitForProjectAsync(api, served, p => DevServer(p) == "stopped", ReportTimeout, "the orphaned dev server to be reported stopped");
+            Assert.Contains(servedProject.GetProperty("devServer").GetProperty("lastLines").EnumerateArray(), l => l.GetString()!.Contains("runner stopped"));
+
+            // What the dead runner started, the new one ended: the held agent and the dev server in its own session.
+            Assert.Empty(ProcessProbe.RunningIn(folder));
+            Assert.Empty(ProcessProbe.RunningIn(servedFolder));
+            using var http = LoopbackHttp.Create();
+            var preview = await http.GetAsync(servedPreview);
+            Assert.Equal("Dev server stopped", preview.Headers.GetValues("X-SentryVibe-Preview").Single());
+            await AssertRunnerLogIsWholeAsync(Runner(project));
+            await AssertDevServersAreWhatTheySayAsync(api);
+        }
+        finally
+        {
+            hold.TrySetResult();
+        }
+    }
+
     private static async Task<string> CreateProjectAsync(HttpClient api, string prompt)
     {
         var created = await api.PostAsJsonAsync("/api/projects", new { prompt, templateId = "vite-react", agent = "none" });
@@ -236,6 +370,45 @@ public sealed class FaultTests(FaultAppFixture fixture, ITestOutputHelper output
         Assert.Equal(max, committed);
     }
 
+    /// <summary>
+    /// Every command for the project reached the runner and was taken on. (A redelivery after a lost ack is allowed and
+    /// shows in Attempts; that it did not run again is what the events and the model's requests show.)
+    /// </summary>
+    private async Task AssertCommandsRanOnceAsync(string projectId)
+    {
+        await using var db = await App.OpenDatabaseAsync();
+        await using var query = new NpgsqlCommand("""SELECT "Type", "Status", "Attempts" FROM commands WHERE "ProjectId" = @project ORDER BY "CreatedAt" """, db);
+        query.Parameters.AddWithValue("project", Guid.Parse(projectId));
+        await using var rows = await query.ExecuteReaderAsync();
+        var commands = new List<(string Type, string Status, int Attempts)>();
+        while (await rows.ReadAsync()) commands.Add((rows.GetString(0), rows.GetString(1), rows.GetInt32(2)));
+        output.WriteLine("commands: " + string.Join(", ", commands));
+        Assert.NotEmpty(commands);
+        Assert.All(commands, c => Assert.Contains(c.Status, new[] { "acked", "completed" }));
+    }
+
+    /// <summary>Across the app: a dev server the API calls running listens on its port from its folder; any other runs nothing.</summary>
+    private async Task AssertDevServersAreWhatTheySayAsync(HttpClient api)
+    {
+        var projects = await api.GetFromJsonAsync<List<JsonElement>>("/api/projects");
+        foreach (var p in projects!)
+        {
+            if (p.GetProperty("path").GetString() is not { } folder) continue;
+            var dev = p.GetProperty("devServer");
+            output.WriteLine($"{p.GetProperty("slug").GetString()}: {Status(p)}, dev server {DevServer(p)}");
+            if (DevServer(p) == "running")
+            {
+                var listener = ProcessProbe.ListenerOf(dev.GetProperty("port").GetInt32());
+                Assert.True(listener is { } pid && ProcessProbe.Describe(pid)?.WorkingDirectory.StartsWith(folder, StringComparison.Ordinal) == true,
+                    $"{folder} is said to run on port {dev.GetProperty("port")}, but that port is not its server's");
+            }
+            else if (DevServer(p) is "stopped" or "failed")
+            {
+                Assert.Empty(ProcessProbe.RunningIn(folder));
+            }
+        }
+    }
+
     private static void AssertStrictlyIncreasing(IReadOnlyList<long> ids)
     {
         Assert.NotEmpty(ids);
@@ -265,17 +438,25 @@ public sealed class FaultTests(FaultAppFixture fixture, ITestOutputHelper output
     private static string? Type(JsonElement e) => e.GetProperty("type").GetString();
 }
 
-/// <summary>An app of their own for the fault tests: they kill its parts, which the shared app's tests must not see.</summary>
+/// <summary>
+/// An app of their own for the fault tests: they kill its parts, which the shared app's tests must not see. Its runner's
+/// Claude Code talks to a scripted model, so a build can be held in the middle of an agent turn.
+/// </summary>
 public sealed class FaultAppFixture : IAsyncLifetime
 {
     private readonly string _home = RunningApp.NewHome();
 
     public RunningApp App { get; private set; } = null!;
 
+    public ScriptedAnthropicServer Model { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         if (!ProcessProbe.Supported) throw new PlatformNotSupportedException("The fault tests read /proc to find and check processes.");
-        App = await RunningApp.StartAsync(_home);
+        Model = await ScriptedAnthropicServer.StartAsync();
+        App = await RunningApp.StartAsync(_home, builder => builder.CreateResourceBuilder<ProjectResource>("runner")
+            .WithEnvironment("Agents__AnthropicBaseUrl", Model.BaseUrl)
+            .WithEnvironment("Agents__AnthropicApiKey", "sk-test"));
     }
 
     public async Task DisposeAsync()
@@ -283,6 +464,7 @@ public sealed class FaultAppFixture : IAsyncLifetime
         try
         {
             if (App is not null) await App.DisposeAsync();
+            if (Model is not null) await Model.DisposeAsync();
         }
         finally
         {

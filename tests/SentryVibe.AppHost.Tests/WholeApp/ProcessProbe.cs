@@ -78,6 +78,23 @@ public static class ProcessProbe
         }
     }
 
+    /// <summary>The direct children of <paramref name="parent"/>.</summary>
+    public static IReadOnlyList<int> ChildrenOf(int parent) =>
+        Pids().Where(pid => ParentOf(pid) == parent && !IsZombie(pid)).ToList();
+
+    private static int? ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && !IsZombie(pid);
 
     private static bool IsZombie(int pid)

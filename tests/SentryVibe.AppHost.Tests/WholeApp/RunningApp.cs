@@ -35,8 +35,11 @@ public sealed class RunningApp : IAsyncDisposable
 
     public static string NewHome() => Path.Combine(Path.GetTempPath(), "sentryvibe-apphost-" + Guid.NewGuid().ToString("N")[..8]);
 
-    /// <summary>Starts everything and returns once every service is healthy and apphost.json is written.</summary>
-    public static async Task<RunningApp> StartAsync(string home)
+    /// <summary>
+    /// Starts everything and returns once every service is healthy and apphost.json is written. <paramref name="configure"/>
+    /// may adjust the resources first (e.g. point the runner's agent at a scripted model).
+    /// </summary>
+    public static async Task<RunningApp> StartAsync(string home, Action<IDistributedApplicationTestingBuilder>? configure = null)
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<AppHostAssembly::Projects.SentryVibe_AppHost>(
@@ -47,6 +50,7 @@ public sealed class RunningApp : IAsyncDisposable
             "--SentryVibe:BrokerPort=0",
             $"--SentryVibe:WorkspaceRoot={Path.Combine(home, "workspace")}",
         ], timeout.Token);
+        configure?.Invoke(builder);
 
         var app = await builder.BuildAsync(timeout.Token);
         try
