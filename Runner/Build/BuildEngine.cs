@@ -739,7 +739,11 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
     {
         lock (_gate)
         {
-            _shutdown.Cancel();
+            // Called by the host's stop and by disposal (twice: the container owns the engine under both registrations).
+            if (!_shutdown.IsCancellationRequested)
+            {
+                _shutdown.Cancel();
+            }
             return Task.WhenAll(_jobs.Values.Select(j => j.Completion).ToArray());
         }
     }

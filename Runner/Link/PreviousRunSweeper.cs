@@ -8,6 +8,7 @@ namespace SentryVibe.Runner.Link;
 /// <summary>
 /// Marks the processes this run of the runner starts and, on start, ends those an earlier run left when it was killed
 /// or crashed, so a restarted runner does not share the machine with agents and dev servers nobody owns any more.
+/// The mark is an environment variable of the process: one runner per process, as `sentryvibe-runner run` is.
 /// </summary>
 public sealed class PreviousRunSweeper : IHostedService
 {
