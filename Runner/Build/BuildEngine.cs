@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CliWrap;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
@@ -14,9 +15,14 @@ namespace SentryVibe.Runner.Build;
 /// Runs the work of projects in the background: builds and follow-up turns (at most
 /// <see cref="BuildOptions.MaxConcurrentBuilds"/> at once, the rest queued), restores and deletes. One job per
 /// project at a time. Every method validates and returns an error for the user (or null) right away.
+/// As a hosted service it stops the builds first when the runner shuts down, and on start reports the builds a killed
+/// runner left unfinished.
 /// </summary>
-public sealed class BuildEngine : IAsyncDisposable
+public sealed class BuildEngine : IHostedService, IAsyncDisposable
 {
+    public const string InterruptedReason =
+        "The runner stopped in the middle of this build (it was shut down, killed or crashed). Send a message to continue from the last checkpoint.";
+
     private readonly IEventSink _events;
     private readonly ProjectWorkspace _workspace;
     private readonly ProjectStateStore _states;
@@ -264,6 +270,10 @@ public sealed class BuildEngine : IAsyncDisposable
             {
                 return $"The folder '{slug}' is being used by another project right now.";
             }
+            if (kind == JobKind.Turns)
+            {
+                _states.MarkBuilding(projectId);
+            }
             _jobs[projectId] = job;
             _reservedSlugs[slug] = projectId;
         }
@@ -312,6 +322,11 @@ public sealed class BuildEngine : IAsyncDisposable
                 if (_jobs.TryGetValue(job.ProjectId, out var current) && current == job)
                 {
                     _jobs.Remove(job.ProjectId);
+                }
+                if (!_jobs.ContainsKey(job.ProjectId))
+                {
+                    // Whatever the job published last (completed, failed, cancelled) is the truth now.
+                    _states.ClearBuilding(job.ProjectId);
                 }
                 if (job.Slug is not null && _reservedSlugs.TryGetValue(job.Slug, out var owner) && owner == job.ProjectId
                     && !_jobs.ContainsKey(job.ProjectId))
@@ -674,16 +689,63 @@ public sealed class BuildEngine : IAsyncDisposable
 
     private ValueTask PublishAsync(Guid projectId, ProjectEvent body) => _events.PublishAsync(projectId, body, CancellationToken.None);
 
+    /// <summary>
+    /// A build still marked as under way belongs to a runner that did not live to finish it: say so, or the project
+    /// stays "building" for ever. Runs as the runner starts, before its link is usually up; a project that already
+    /// has new work by then is left to that work's own events.
+    /// </summary>
+    async Task IHostedService.StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var projectId in _states.Building())
+        {
+            if (IsBusy(projectId))
+            {
+                continue;
+            }
+            _logger.LogWarning("The build of {ProjectId} was interrupted when the runner last stopped", projectId);
+            await PublishAsync(projectId, new BuildFailed(InterruptedReason));
+            lock (_gate)
+            {
+                if (!_jobs.ContainsKey(projectId))
+                {
+                    _states.ClearBuilding(projectId);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runner shutdown: the builds are cancelled first, while the outbox still takes their last checkpoint and
+    /// "cancelled" event; an orchestrator gives a stopping process only a few seconds before it kills it.
+    /// </summary>
+    async Task IHostedService.StopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await StopJobsAsync().WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        Task[] running;
+        await StopJobsAsync().WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { }, TaskScheduler.Default);
+        _shutdown.Dispose();
+    }
+
+    private Task StopJobsAsync()
+    {
         lock (_gate)
         {
-            _shutdown.Cancel();
-            running = _jobs.Values.Select(j => j.Completion).ToArray();
+            // Called by the host's stop and by disposal (twice: the container owns the engine under both registrations).
+            if (!_shutdown.IsCancellationRequested)
+            {
+                _shutdown.Cancel();
+            }
+            return Task.WhenAll(_jobs.Values.Select(j => j.Completion).ToArray());
         }
-        await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { }, TaskScheduler.Default);
-        _shutdown.Dispose();
     }
 
     private enum JobKind

@@ -60,6 +60,7 @@ public sealed class DevServerManager(
             await StopSessionAsync(projectId);
             var session = new Session(projectId, previewId, location, plan, options.Value);
             _sessions[projectId] = session;
+            NoteRunning(projectId, running: true);
             session.Publisher = Task.Run(() => PublishAsync(session));
             session.Completion = Task.Run(() => RunAsync(session));
         }
@@ -89,7 +90,24 @@ public sealed class DevServerManager(
             ? s.DetectedPort ?? s.Port
             : null;
 
-    Task IHostedService.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Dev servers noted as running belong to a runner that died without saying they stopped: say it now.</summary>
+    async Task IHostedService.StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.StateDirectory is not { } directory || !Directory.Exists(directory))
+        {
+            return;
+        }
+        foreach (var file in Directory.EnumerateFiles(directory, "*" + RunningExtension))
+        {
+            if (!Guid.TryParse(Path.GetFileNameWithoutExtension(file), out var projectId) || _sessions.ContainsKey(projectId))
+            {
+                continue;
+            }
+            await events.PublishAsync(projectId, new DevServerExited(null,
+                ["[sentryvibe] The runner stopped (it was killed or crashed) while this dev server ran. Start it again."], Reasons.Stopped));
+            NoteRunning(projectId, running: false);
+        }
+    }
 
     /// <summary>Runner shutdown: every dev server stops (and says so) before the supervisor sweeps what is left.</summary>
     async Task IHostedService.StopAsync(CancellationToken cancellationToken)
@@ -187,6 +205,7 @@ public sealed class DevServerManager(
             s.Emit(new DevServerExited(exitCode, s.LastLines(), reason ?? Reasons.Crashed));
             s.Events.Writer.TryComplete();
             await s.Publisher;
+            NoteRunning(s.ProjectId, running: false);
             if (s.Port is { } port)
             {
                 _ports.Release(port);
@@ -219,6 +238,33 @@ public sealed class DevServerManager(
         s.AddLine($"[sentryvibe] node_modules copied from an identical earlier install in {clock.Elapsed.TotalSeconds:0.0} s " +
             $"(skipped `{install.Display}`; cache: {_installCache.Root})", "stdout");
         return true;
+    }
+
+    private const string RunningExtension = ".running";
+
+    private void NoteRunning(Guid projectId, bool running)
+    {
+        if (options.Value.StateDirectory is not { } directory)
+        {
+            return;
+        }
+        var file = Path.Combine(directory, projectId.ToString("N") + RunningExtension);
+        try
+        {
+            if (running)
+            {
+                Directory.CreateDirectory(directory);
+                File.WriteAllBytes(file, []);
+            }
+            else
+            {
+                File.Delete(file);
+            }
+        }
+        catch (IOException e)
+        {
+            _logger.LogWarning(e, "Could not note the dev server of {ProjectId} as {State}", projectId, running ? "running" : "ended");
+        }
     }
 
     private SupervisedProcess StartProcess(Session s, string name, PlannedCommand planned, int? port)

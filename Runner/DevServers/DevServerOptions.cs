@@ -35,6 +35,12 @@ public sealed class DevServerOptions
 
     /// <summary>A port announced in the output but not (yet) accepting connections is reported after this long.</summary>
     public TimeSpan OutputPortTrustDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Where the runner notes which dev servers run, so that after a crash of the runner their projects hear that
+    /// they stopped. Null: not noted.
+    /// </summary>
+    public string? StateDirectory { get; set; }
 }
 
 /// <summary>A dev server request the runner refuses, with the reason the user sees.</summary>

@@ -310,9 +310,11 @@ public sealed class ProcessSupervisor : IHostedService, IAsyncDisposable, IDispo
         }
     }
 
-    private static async Task SweepLeftoversAsync(SupervisedProcess process)
+    private static Task SweepLeftoversAsync(SupervisedProcess process) => EndAsync(TreeOf(process));
+
+    /// <summary>Ends processes no supervisor owns (an earlier run's leftovers): SIGTERM, then SIGKILL after a short grace.</summary>
+    public static async Task EndAsync(IReadOnlyList<ProcessEntry> leftovers)
     {
-        var leftovers = TreeOf(process);
         if (leftovers.Count == 0)
         {
             return;

@@ -223,6 +223,30 @@ public sealed class DevServerManagerTests : IAsyncLifetime
         Assert.Equal("stopped", (await _harness.Events.WaitForAsync<DevServerExited>(project.ProjectId, timeout: Timeout)).Reason);
     }
 
+    [Fact]
+    public async Task A_dev_server_a_dead_runner_left_noted_as_running_is_reported_stopped_at_the_next_start_and_a_stopped_one_is_not()
+    {
+        var state = System.IO.Path.Combine(_folder.Path, "state");
+        await ReplaceHarnessAsync(new DevServerHarness(configure: o => o.StateDirectory = state));
+        var project = ServerProject("--port {port}");
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+        Assert.Single(Directory.GetFiles(state));
+        await _harness.Manager.StopAsync(project.ProjectId, CancellationToken.None);
+        Assert.Empty(Directory.GetFiles(state));
+
+        var orphaned = Guid.NewGuid();
+        File.WriteAllBytes(System.IO.Path.Combine(state, orphaned.ToString("N") + ".running"), []); // what a killed runner leaves
+        await ReplaceHarnessAsync(new DevServerHarness(configure: o => o.StateDirectory = state));
+        await ((Microsoft.Extensions.Hosting.IHostedService)_harness.Manager).StartAsync(CancellationToken.None);
+
+        var exited = Assert.IsType<DevServerExited>(Assert.Single(_harness.Events.For(orphaned)));
+        Assert.Equal(DevServerManager.Reasons.Stopped, exited.Reason);
+        Assert.Contains("runner stopped", Assert.Single(exited.LastLines));
+        Assert.Empty(_harness.Events.For(project.ProjectId));
+        Assert.Empty(Directory.GetFiles(state));
+    }
+
     private Runner.Core.ProjectLocation ServerProject(string? portArgument)
     {
         _folder.Write("server.js", NodeScripts.Server);

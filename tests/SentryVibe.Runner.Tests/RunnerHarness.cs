@@ -41,6 +41,8 @@ public sealed class RunnerHarness : IAsyncDisposable
 
     public ProjectWorkspace Workspace => _services.GetRequiredService<ProjectWorkspace>();
 
+    public ProjectStateStore States => _services.GetRequiredService<ProjectStateStore>();
+
     public static RunnerHarness Create(IDictionary<string, string?>? settings = null)
     {
         var sandbox = Path.Join(Path.GetTempPath(), "sv-runner-tests", Guid.NewGuid().ToString("N")[..12]);

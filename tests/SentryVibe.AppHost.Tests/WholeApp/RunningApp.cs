@@ -35,8 +35,11 @@ public sealed class RunningApp : IAsyncDisposable
 
     public static string NewHome() => Path.Combine(Path.GetTempPath(), "sentryvibe-apphost-" + Guid.NewGuid().ToString("N")[..8]);
 
-    /// <summary>Starts everything and returns once every service is healthy and apphost.json is written.</summary>
-    public static async Task<RunningApp> StartAsync(string home, string? sentryDsn = null)
+    /// <summary>
+    /// Starts everything and returns once every service is healthy and apphost.json is written. <paramref name="configure"/>
+    /// may adjust the resources first (e.g. point the runner's agent at a scripted model).
+    /// </summary>
+    public static async Task<RunningApp> StartAsync(string home, Action<IDistributedApplicationTestingBuilder>? configure = null, string? sentryDsn = null)
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         string[] args =
@@ -49,6 +52,7 @@ public sealed class RunningApp : IAsyncDisposable
         ];
         if (sentryDsn is not null) args = [.. args, $"--SENTRY_DSN={sentryDsn}"];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<AppHostAssembly::Projects.SentryVibe_AppHost>(args, timeout.Token);
+        configure?.Invoke(builder);
 
         var app = await builder.BuildAsync(timeout.Token);
         try
@@ -125,7 +129,7 @@ public sealed class RunningAppFixture : IAsyncLifetime
 
     public SentryIngest Sentry { get; } = new();
 
-    public async Task InitializeAsync() => App = await RunningApp.StartAsync(_home, Sentry.Dsn);
+    public async Task InitializeAsync() => App = await RunningApp.StartAsync(_home, sentryDsn: Sentry.Dsn);
 
     public async Task DisposeAsync()
     {
