@@ -180,7 +180,7 @@ public sealed class BrokerProcess : ChildProcess
     public string Id { get; }
     public Uri LinkUri => new($"ws://127.0.0.1:{Port}{LinkProtocol.RunnerPath}");
 
-    public static async Task<BrokerProcess> StartAsync(string connectionString, int? port = null, string? id = null)
+    public static async Task<BrokerProcess> StartAsync(string connectionString, int? port = null, string? id = null, string? previewDomain = null)
     {
         var broker = new BrokerProcess(port ?? PostgresCluster.FreePort(), id ?? "broker-" + Guid.NewGuid().ToString("N")[..6]);
         broker.Start("dotnet", [Paths.BrokerDll], new Dictionary<string, string>
@@ -193,6 +193,7 @@ public sealed class BrokerProcess : ChildProcess
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__SentryVibe"] = "Information",
             ["DOTNET_gcServer"] = "0",
+            ["Broker__PreviewDomain"] = previewDomain ?? "",
         });
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await SentryVibe.Testing.Eventually.WaitAsync(async () =>
@@ -268,7 +269,8 @@ public sealed class InProcessRunner : IAsyncDisposable
     public IEventSink Events => _host.Services.GetRequiredService<IEventSink>();
     public LinkState State => _host.Services.GetRequiredService<LinkState>();
 
-    public static async Task<InProcessRunner> StartAsync(Uri broker, string runnerId, string? home = null, string token = Database.SharedSecret)
+    public static async Task<InProcessRunner> StartAsync(Uri broker, string runnerId, string? home = null, string token = Database.SharedSecret,
+        Action<IServiceCollection>? configure = null)
     {
         home ??= Paths.TempDirectory("runner");
         var builder = Host.CreateApplicationBuilder();
@@ -283,6 +285,7 @@ public sealed class InProcessRunner : IAsyncDisposable
         builder.Services.AddSingleton<ICommandHandler, RecordingHandler>();
         builder.Services.AddRunnerLink();
         builder.Services.AddRunnerWork(builder.Configuration);
+        configure?.Invoke(builder.Services);
         var host = builder.Build();
         await host.StartAsync();
         return new InProcessRunner(host, home);

@@ -1,3 +1,10 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using SentryVibe.Runner.Core;
 using SentryVibe.Data;
 using SentryVibe.Protocol;
 using SentryVibe.Testing;
@@ -9,6 +16,7 @@ namespace SentryVibe.Link.Tests;
 public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+    private const string PreviewDomain = "preview.example.test";
     private string _db = "";
     private BrokerProcess _a = null!;
     private BrokerProcess _b = null!;
@@ -17,8 +25,9 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
     {
         _db = await postgres.CreateDatabaseAsync();
         await Database.MigrateAsync(_db);
-        _a = await BrokerProcess.StartAsync(_db, id: "broker-a");
-        _b = await BrokerProcess.StartAsync(_db, id: "broker-b");
+        // Two replicas behind one hostname: the same preview domain on both.
+        _a = await BrokerProcess.StartAsync(_db, id: "broker-a", previewDomain: PreviewDomain);
+        _b = await BrokerProcess.StartAsync(_db, id: "broker-b", previewDomain: PreviewDomain);
     }
 
     public async Task DisposeAsync()
@@ -50,6 +59,49 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(0, moved.Handler.CountOf(viaA));
         Assert.Equal("broker-a", await Database.ScalarAsync<string>(_db, """SELECT "DeliveredBy" FROM commands WHERE "Id" = @id""", ("id", viaA)));
         Assert.Equal("broker-b", await Database.ScalarAsync<string>(_db, """SELECT "DeliveredBy" FROM commands WHERE "Id" = @id""", ("id", viaB)));
+    }
+    [Fact]
+    public async Task A_preview_asked_of_either_replica_reaches_the_dev_server_through_the_one_holding_the_runner()
+    {
+        var app = WebApplication.CreateSlimBuilder();
+        app.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var dev = app.Build();
+        dev.MapGet("/{**path}", (HttpContext c) => $"dev server says hi to {c.Request.Host} at /{c.Request.RouteValues["path"]}");
+        await dev.StartAsync();
+        var devPort = new Uri(dev.Urls.First()).Port;
+
+        var project = Guid.NewGuid();
+        var previewId = Guid.NewGuid().ToString("N");
+        await using (var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options))
+        {
+            db.Projects.Add(new Project
+            {
+                Id = project, Slug = "replica-preview", Name = "replica preview", Prompt = "p", TemplateId = "vite-react", Agent = "none",
+                RunnerId = "previewer", Status = ProjectStatuses.Ready, PreviewId = previewId,
+                DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = devPort, Provider = "relay" },
+                CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        await using var runner = await InProcessRunner.StartAsync(_a.LinkUri, "previewer",
+            configure: s => s.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(project, devPort)));
+        await runner.WaitConnectedAsync();
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        foreach (var (broker, path) in new[] { (_a, "held"), (_b, "forwarded") })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{broker.Port}/{path}");
+            request.Headers.Host = $"{previewId}.{PreviewDomain}";
+            using var response = await http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{broker.Id}: {(int)response.StatusCode} {body}");
+            Assert.Equal($"dev server says hi to localhost:{devPort} at /{path}", body);
+        }
+    }
+
+    private sealed class FixedPreviewTarget(Guid project, int port) : IPreviewTargets
+    {
+        public int? GetDevServerPort(Guid projectId) => projectId == project ? port : null;
     }
 }
 
