@@ -62,12 +62,24 @@ public static class LinkTransport
 /// A WebSocket as a byte stream for the mux, enforcing a maximum WebSocket message size: a bigger message closes
 /// the socket with 1009 (message too big) and faults the read, which ends this link only.
 /// </summary>
-/// <remarks>Disposing the stream leaves the socket to its owner.</remarks>
+/// <remarks>
+/// Writes are gathered until <see cref="FlushAsync(CancellationToken)"/> and go out as one WebSocket message: the mux
+/// writes each of its frames (at most 20 KiB) and flushes after every batch it has, so a busy channel (a preview
+/// download) sends one message per batch rather than one per frame, saving a send, a frame header and a mask each.
+/// Buffers are rented only while a write or a long message is in flight, so an idle link holds none.
+/// Disposing the stream leaves the socket to its owner.
+/// </remarks>
 public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = LinkProtocol.MaxMessageBytes) : Stream
 {
+    /// <summary>A message goes out once this much is gathered, even before the mux flushes.</summary>
+    internal const int MaxGatheredBytes = 256 * 1024;
+
     private readonly SemaphoreSlim _send = new(1, 1);
-    private ArrayBufferWriter<byte> _held = new();
+    private byte[]? _gathered;
+    private int _gatheredCount;
+    private byte[]? _held;
     private int _heldOffset;
+    private int _heldCount;
 
     public WebSocket Socket => socket;
 
@@ -82,7 +94,7 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_held.WrittenCount > _heldOffset) return TakeHeld(buffer.Span);
+        if (_held is not null) return TakeHeld(buffer.Span);
 
         while (true)
         {
@@ -98,39 +110,69 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
 
             // A message longer than one read: the whole of it is received (up to the limit) before the mux sees any
             // of it, so an oversized message is refused as such and never half-parsed.
-            _held.Clear();
-            _heldOffset = 0;
-            _held.Write(buffer.Span[..result.Count]);
-            while (!result.EndOfMessage)
+            var held = Rent(Math.Max(64 * 1024, result.Count * 2));
+            buffer.Span[..result.Count].CopyTo(held);
+            var count = result.Count;
+            try
             {
-                result = await socket.ReceiveAsync(_held.GetMemory(64 * 1024), cancellationToken);
-                if (result.MessageType == WebSocketMessageType.Close) return 0;
-                _held.Advance(result.Count);
-                if (_held.WrittenCount > maxMessageBytes)
+                while (!result.EndOfMessage)
                 {
-                    _held.Clear();
+                    if (count == held.Length)
+                    {
+                        if (count >= maxMessageBytes + 1) break;
+                        var bigger = Rent(Math.Min(count * 2, maxMessageBytes + 1));
+                        held.AsSpan(0, count).CopyTo(bigger);
+                        Return(held);
+                        held = bigger;
+                    }
+                    result = await socket.ReceiveAsync(held.AsMemory(count), cancellationToken);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        Return(held);
+                        return 0;
+                    }
+                    count += result.Count;
+                }
+                if (count > maxMessageBytes)
+                {
                     await CloseAsync(WebSocketCloseStatus.MessageTooBig, LinkCloseReasons.MessageTooBig + $" ({maxMessageBytes} bytes)");
                     throw new IOException($"The peer sent a WebSocket message larger than {maxMessageBytes} bytes.");
                 }
             }
+            catch
+            {
+                Return(held);
+                throw;
+            }
+            (_held, _heldOffset, _heldCount) = (held, 0, count);
             return TakeHeld(buffer.Span);
         }
     }
 
     private int TakeHeld(Span<byte> destination)
     {
-        var available = _held.WrittenSpan[_heldOffset..];
-        var n = Math.Min(available.Length, destination.Length);
-        available[..n].CopyTo(destination);
+        var n = Math.Min(_heldCount - _heldOffset, destination.Length);
+        _held.AsSpan(_heldOffset, n).CopyTo(destination);
         _heldOffset += n;
-        if (_heldOffset == _held.WrittenCount)
+        if (_heldOffset == _heldCount)
         {
-            // Do not keep a big buffer alive after a big message.
-            if (_held.Capacity > 1024 * 1024) _held = new ArrayBufferWriter<byte>();
-            else _held.Clear();
-            _heldOffset = 0;
+            // Back to the pool: a link keeps no buffer between messages.
+            Return(_held!);
+            _held = null;
         }
         return n;
+    }
+
+    // Messages this transport sends stay far below a megabyte; anything bigger (only a misbehaving peer sends that)
+    // is allocated and left to the GC rather than kept in the shared pool.
+    private const int LargestPooled = 1024 * 1024;
+
+    private static byte[] Rent(int length) =>
+        length <= LargestPooled ? ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
+
+    private static void Return(byte[] array)
+    {
+        if (array.Length <= LargestPooled) ArrayPool<byte>.Shared.Return(array);
     }
 
     private async Task RefuseTextAsync(ValueWebSocketReceiveResult result)
@@ -142,10 +184,49 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_gathered is null && buffer.Length >= MaxGatheredBytes)
+        {
+            await SendAsync(buffer, cancellationToken);
+            return;
+        }
+
+        if (_gathered is null)
+        {
+            _gathered = Rent(Math.Max(buffer.Length, 32 * 1024));
+        }
+        else if (_gathered.Length - _gatheredCount < buffer.Length)
+        {
+            var bigger = Rent(Math.Max(_gatheredCount + buffer.Length, _gathered.Length * 2));
+            _gathered.AsSpan(0, _gatheredCount).CopyTo(bigger);
+            Return(_gathered);
+            _gathered = bigger;
+        }
+        buffer.Span.CopyTo(_gathered.AsSpan(_gatheredCount));
+        _gatheredCount += buffer.Length;
+        if (_gatheredCount >= MaxGatheredBytes) await FlushAsync(cancellationToken);
+    }
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_gathered is not { } gathered) return;
+        try
+        {
+            await SendAsync(gathered.AsMemory(0, _gatheredCount), cancellationToken);
+        }
+        finally
+        {
+            _gathered = null;
+            _gatheredCount = 0;
+            Return(gathered);
+        }
+    }
+
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         await _send.WaitAsync(cancellationToken);
         try
         {
-            await socket.SendAsync(buffer, WebSocketMessageType.Binary, endOfMessage: true, cancellationToken);
+            await socket.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, cancellationToken);
         }
         finally
         {
@@ -189,8 +270,7 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
-    public override void Flush() { }
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Connections;
 using SentryVibe.Broker.Link;
 using SentryVibe.Protocol;
 using Yarp.ReverseProxy.Forwarder;
@@ -203,6 +204,8 @@ public static class PreviewRelayExtensions
 {
     public static IHostApplicationBuilder AddPreviewRelay(this IHostApplicationBuilder builder)
     {
+        // Registered after Kestrel's own factory, so Kestrel takes this one: relayed downloads arrive in 64 KiB reads.
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<PreviewTargetStore>();

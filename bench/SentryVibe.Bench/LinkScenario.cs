@@ -277,6 +277,13 @@ public sealed class BrokerProcess : IDisposable
         throw new TimeoutException("The broker did not start.");
     }
 
+    /// <summary>User and system CPU time the broker has used so far.</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
     public double RssMegabytes()
     {
         var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));

@@ -74,16 +74,25 @@ public static class RelayScenario
         }
 
         // (a) 64 MiB downloads, alternating so both paths see the same machine noise; the median run of each.
+        // CPU time of both processes (this one: client, runner, dev server; and the broker) per download: on a shared
+        // 2-core machine the rate swings with other load, the CPU a download costs much less.
         var directRates = new List<double>();
         var relayRates = new List<double>();
+        var directCpu = new List<double>();
+        var relayCpu = new List<double>();
         for (var i = 0; i < downloadRuns; i++)
         {
+            var cpu = CpuMilliseconds(broker);
             directRates.Add(await DownloadAsync(http, direct));
+            var between = CpuMilliseconds(broker);
             relayRates.Add(await DownloadAsync(http, relay));
+            directCpu.Add(between - cpu);
+            relayCpu.Add(CpuMilliseconds(broker) - between);
         }
         var (directMbps, _) = Report.Percentiles(directRates);
         var (relayMbps, _) = Report.Percentiles(relayRates);
-        Console.Error.WriteLine($"download: relay {relayMbps:0} MB/s, direct {directMbps:0} MB/s");
+        Console.Error.WriteLine($"download: relay {relayMbps:0} MB/s, direct {directMbps:0} MB/s; CPU per download: " +
+            $"relay {Report.Percentiles(relayCpu).P50:0} ms, direct {Report.Percentiles(directCpu).P50:0} ms");
         rows.Add(new($"64 MiB download through the relay (median of {downloadRuns})", $"{relayMbps:N0} MB/s", $"direct {directMbps:N0} MB/s",
             Report.Ratio(relayMbps, directMbps), "≥ 0.6× direct", relayMbps / directMbps >= 0.6));
 
@@ -104,6 +113,12 @@ public static class RelayScenario
 
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         return rows;
+    }
+
+    private static double CpuMilliseconds(BrokerProcess broker)
+    {
+        using var self = Process.GetCurrentProcess();
+        return (self.TotalProcessorTime + broker.CpuTime()).TotalMilliseconds;
     }
 
     private sealed record Target(string Origin, string? Host)
