@@ -89,8 +89,26 @@ public static class Extensions
             o.ServerName = builder.Environment.ApplicationName;
             o.DefaultTags["service"] = builder.Environment.ApplicationName; // transactions carry no server_name
             // Health probes (the AppHost's, Railway's) every few seconds are not traces anyone wants to pay for.
-            o.SetBeforeSendTransaction(t => t.Name.EndsWith(HealthEndpointPath, StringComparison.Ordinal)
-                || t.Name.EndsWith(AlivenessEndpointPath, StringComparison.Ordinal) ? null : t);
+            o.SetBeforeSendTransaction(t =>
+            {
+                if (t.Name.EndsWith(HealthEndpointPath, StringComparison.Ordinal) || t.Name.EndsWith(AlivenessEndpointPath, StringComparison.Ordinal)) return null;
+                ScrubQuery(t.Request);
+                return t;
+            });
+            o.SetBeforeSend(e =>
+            {
+                ScrubQuery(e.Request);
+                return e;
+            });
+            // "Request starting GET …?t=<token>" lines would travel as breadcrumbs; the request itself is on the event.
+            o.SetBeforeBreadcrumb(b => b.Category == "Microsoft.AspNetCore.Hosting.Diagnostics" ? null : b);
+        }
+
+        // Query strings can carry secrets (/login?t=<api token>): Sentry gets the path only.
+        static void ScrubQuery(Sentry.SentryRequest request)
+        {
+            if (!string.IsNullOrEmpty(request.QueryString)) request.QueryString = "[Filtered]";
+            if (request.Url is { } url && url.IndexOf('?', StringComparison.Ordinal) is var q and >= 0) request.Url = url[..q];
         }
 
         if (builder is WebApplicationBuilder web)

@@ -90,7 +90,7 @@ public sealed class SentryTests
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         using var http = new HttpClient { BaseAddress = new Uri(url) };
 
-        Assert.Equal("ok", await http.GetStringAsync("/fine"));
+        Assert.Equal("ok", await http.GetStringAsync("/fine?t=sekrit-login-token"));
         Assert.Equal(500, (int)(await http.GetAsync("/broken")).StatusCode);
 
         await Eventually.WaitAsync(() => Task.FromResult(ingest.Items.Any(i => i.Type == "event" && i.Payload.ToString().Contains("relay exploded"))),
@@ -98,6 +98,7 @@ public sealed class SentryTests
         var request = await Eventually.WaitAsync(() => Task.FromResult(ingest.Items.FirstOrDefault(i => i.Type == "transaction" && i.Transaction == "GET /fine")),
             Timeout, $"the request transaction; ingest has:\n{ingest}");
         Assert.Equal("SentryVibe.Broker", request.Service);
+        Assert.DoesNotContain(ingest.Items, i => i.Payload.ToString().Contains("sekrit", StringComparison.Ordinal)); // /login?t=<token>
 
         await http.GetAsync("/deliver");
         await Eventually.WaitAsync(() => Task.FromResult(ingest.Items.Any(i => i.Type == "transaction" && i.Transaction == "deliver command")),
