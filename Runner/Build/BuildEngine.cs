@@ -272,7 +272,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
             }
             if (kind == JobKind.Turns)
             {
-                _states.MarkBuilding(projectId);
+                _states.Building.Set(projectId);
             }
             _jobs[projectId] = job;
             _reservedSlugs[slug] = projectId;
@@ -326,7 +326,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
                 if (!_jobs.ContainsKey(job.ProjectId))
                 {
                     // Whatever the job published last (completed, failed, cancelled) is the truth now.
-                    _states.ClearBuilding(job.ProjectId);
+                    _states.Building.Clear(job.ProjectId);
                 }
                 if (job.Slug is not null && _reservedSlugs.TryGetValue(job.Slug, out var owner) && owner == job.ProjectId
                     && !_jobs.ContainsKey(job.ProjectId))
@@ -696,7 +696,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
     /// </summary>
     async Task IHostedService.StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var projectId in _states.Building())
+        foreach (var projectId in _states.Building.List())
         {
             if (IsBusy(projectId))
             {
@@ -708,7 +708,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
             {
                 if (!_jobs.ContainsKey(projectId))
                 {
-                    _states.ClearBuilding(projectId);
+                    _states.Building.Clear(projectId);
                 }
             }
         }

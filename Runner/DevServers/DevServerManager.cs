@@ -35,6 +35,8 @@ public sealed class DevServerManager(
     private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
     private readonly PortAllocator _ports = new();
     private readonly ILogger _logger = logger ?? NullLogger<DevServerManager>.Instance;
+    /// <summary>Dev servers running now, noted on disk: after a crash of the runner their projects hear that they stopped.</summary>
+    private readonly ProjectMarks? _running = options.Value.StateDirectory is { } state ? new ProjectMarks(state, "running") : null;
     private readonly InstallCache? _installCache = string.IsNullOrWhiteSpace(options.Value.InstallCacheDirectory)
         ? null
         : new InstallCache(options.Value.InstallCacheDirectory, options.Value.InstallCacheEntries, logger);
@@ -93,13 +95,13 @@ public sealed class DevServerManager(
     /// <summary>Dev servers noted as running belong to a runner that died without saying they stopped: say it now.</summary>
     async Task IHostedService.StartAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.StateDirectory is not { } directory || !Directory.Exists(directory))
+        if (_running is null)
         {
             return;
         }
-        foreach (var file in Directory.EnumerateFiles(directory, "*" + RunningExtension))
+        foreach (var projectId in _running.List())
         {
-            if (!Guid.TryParse(Path.GetFileNameWithoutExtension(file), out var projectId) || _sessions.ContainsKey(projectId))
+            if (_sessions.ContainsKey(projectId))
             {
                 continue;
             }
@@ -240,25 +242,17 @@ public sealed class DevServerManager(
         return true;
     }
 
-    private const string RunningExtension = ".running";
-
     private void NoteRunning(Guid projectId, bool running)
     {
-        if (options.Value.StateDirectory is not { } directory)
-        {
-            return;
-        }
-        var file = Path.Combine(directory, projectId.ToString("N") + RunningExtension);
         try
         {
             if (running)
             {
-                Directory.CreateDirectory(directory);
-                File.WriteAllBytes(file, []);
+                _running?.Set(projectId);
             }
             else
             {
-                File.Delete(file);
+                _running?.Clear(projectId);
             }
         }
         catch (IOException e)

@@ -162,10 +162,7 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
     {
         try
         {
-            if (Directory.Exists(path))
-            {
-                Directory.Delete(path, recursive: true);
-            }
+            Build.FileSystem.DeleteDirectory(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,3 +1,4 @@
+using SentryVibe.Runner.Core;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
@@ -100,34 +101,17 @@ public sealed class ProjectStateStore
         {
             _cache.TryRemove(projectId, out _);
             File.Delete(FileOf(projectId));
-            File.Delete(MarkerOf(projectId));
+            Building.Clear(projectId);
         }
     }
 
     /// <summary>
-    /// Notes on disk that the project has a build under way, so that a runner killed in the middle of it can say so
-    /// when it starts again instead of leaving the project "building" for ever.
+    /// Projects with a build under way, noted on disk so that a runner killed in the middle of one can say so when it
+    /// starts again instead of leaving the project "building" for ever.
     /// </summary>
-    public void MarkBuilding(Guid projectId)
-    {
-        Directory.CreateDirectory(_directory);
-        File.WriteAllBytes(MarkerOf(projectId), []);
-    }
+    public ProjectMarks Building => _building ??= new ProjectMarks(_directory, "building");
 
-    public void ClearBuilding(Guid projectId) => File.Delete(MarkerOf(projectId));
-
-    /// <summary>Projects whose build had not finished when the runner last stopped.</summary>
-    public IReadOnlyList<Guid> Building() =>
-        Directory.Exists(_directory)
-            ? Directory.EnumerateFiles(_directory, "*" + BuildingExtension)
-                .Select(f => Guid.TryParse(System.IO.Path.GetFileNameWithoutExtension(f), out var id) ? id : Guid.Empty)
-                .Where(id => id != Guid.Empty)
-                .ToList()
-            : [];
-
-    private const string BuildingExtension = ".building";
+    private ProjectMarks? _building;
 
     private string FileOf(Guid projectId) => System.IO.Path.Join(_directory, projectId.ToString("N") + ".json");
-
-    private string MarkerOf(Guid projectId) => System.IO.Path.Join(_directory, projectId.ToString("N") + BuildingExtension);
 }

@@ -172,13 +172,13 @@ public sealed class ClaudeCodeBuildTests(ITestOutputHelper output) : IAsyncLifet
         await runner.AcceptAsync(second);
         var queued = await runner.Events.WaitAsync(second.ProjectId, e => e.OfType<BuildQueued>().Any(), Timeout, "build-queued");
         Assert.Equal(1, queued.OfType<BuildQueued>().Single().Position);
-        Assert.NotEmpty(ProcessesIn(runner.ProjectPath("claude-held")));
+        Assert.NotEmpty(ProcessProbe.RunningIn(runner.ProjectPath("claude-held")));
 
         await runner.AcceptAsync(new CancelBuild(first.ProjectId));
         var cancelled = await runner.Events.WaitForEndAsync(first.ProjectId, Timeout);
 
         Assert.IsType<BuildCancelled>(cancelled[^1]);
-        await Eventually.WaitAsync(() => ProcessesIn(runner.ProjectPath("claude-held")).Count == 0, TimeSpan.FromSeconds(10), "the CLI process to be gone");
+        await Eventually.WaitAsync(() => ProcessProbe.RunningIn(runner.ProjectPath("claude-held")).Count == 0, TimeSpan.FromSeconds(10), "the CLI process to be gone");
         var secondEvents = await runner.Events.WaitForEndAsync(second.ProjectId, Timeout);
         Assert.IsType<BuildCompleted>(secondEvents[^1]);
         hold.TrySetResult();
@@ -237,31 +237,5 @@ public sealed class ClaudeCodeBuildTests(ITestOutputHelper output) : IAsyncLifet
         {
             Runner.Build.FileSystem.DeleteDirectory(template);
         }
-    }
-
-    /// <summary>Processes whose working directory is <paramref name="path"/> (Linux /proc).</summary>
-    private static List<int> ProcessesIn(string path)
-    {
-        var found = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
-            {
-                continue;
-            }
-            try
-            {
-                var cwd = new DirectoryInfo(Path.Join(dir, "cwd")).LinkTarget;
-                if (cwd == path)
-                {
-                    found.Add(pid);
-                }
-            }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-            {
-                // Process gone or not ours.
-            }
-        }
-        return found;
     }
 }

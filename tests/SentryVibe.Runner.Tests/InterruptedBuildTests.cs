@@ -23,13 +23,13 @@ public sealed class InterruptedBuildTests : IAsyncLifetime
     public async Task A_build_still_marked_under_way_at_start_is_reported_failed_as_interrupted_once()
     {
         var projectId = Guid.NewGuid();
-        _runner.States.MarkBuilding(projectId); // what a runner killed mid-build leaves
+        _runner.States.Building.Set(projectId); // what a runner killed mid-build leaves
 
         await ((IHostedService)_runner.Engine).StartAsync(CancellationToken.None);
 
         var failed = Assert.IsType<BuildFailed>(Assert.Single(_runner.Events.For(projectId)));
         Assert.Equal(BuildEngine.InterruptedReason, failed.Reason);
-        Assert.Empty(_runner.States.Building());
+        Assert.Empty(_runner.States.Building.List());
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class InterruptedBuildTests : IAsyncLifetime
         await _runner.Events.WaitForEndAsync(command.ProjectId, Timeout);
         await _runner.Engine.WhenIdleAsync(command.ProjectId);
 
-        Assert.Empty(_runner.States.Building());
+        Assert.Empty(_runner.States.Building.List());
         var before = _runner.Events.For(command.ProjectId).Count;
         await ((IHostedService)_runner.Engine).StartAsync(CancellationToken.None);
         Assert.Equal(before, _runner.Events.For(command.ProjectId).Count);

@@ -2,7 +2,6 @@
 // envelopes (gzip or not) and keeps their items, so tests can check what Web, Broker and Runner really send.
 using System.IO.Compression;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace SentryVibe.Testing;
@@ -26,10 +25,7 @@ public sealed class SentryIngest : IAsyncDisposable
 
     public SentryIngest()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        Port = SentryVibe.LocalPostgres.PostgresCluster.FreePort();
         _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
         _listener.Start();
         _serving = Task.Run(ServeAsync);

@@ -2,7 +2,7 @@
 // in a project folder. Reads /proc, so these tests are Linux-only, as the machines they run on.
 using System.Globalization;
 
-namespace SentryVibe.AppHost.Tests.WholeApp;
+namespace SentryVibe.Testing;
 
 public sealed record ProcessInfo(int Pid, string CommandLine, string WorkingDirectory);
 
