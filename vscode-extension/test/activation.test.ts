@@ -36,13 +36,15 @@ interface Script {
   onMessage?: (text: string, actions: string[]) => string | undefined;
 }
 
-function fakeVscode(settings: Record<string, string>, script: Script) {
+/** `workspace`: what a cloned repository's .vscode/settings.json would say; machine-scoped settings must ignore it. */
+function fakeVscode(settings: Record<string, string>, script: Script, workspace: Record<string, string> = {}) {
   const commands = new Map<string, (...args: unknown[]) => unknown>();
   const statusBar = { text: '', tooltip: '', visible: false, command: '', name: '', backgroundColor: undefined as unknown, show() { this.visible = true; }, hide() { this.visible = false; }, dispose() {} };
   const messages: { level: string; text: string; actions: string[] }[] = [];
   const progress: string[] = [];
   const output: string[] = [];
   const pickTitles: string[] = [];
+  const terminals: { shellPath?: string; shellArgs?: string[]; env?: Record<string, string>; message?: string; isTransient?: boolean }[] = [];
   const disposable = { dispose() {} };
   const message = (level: string) => async (text: string, ...rest: unknown[]) => {
     const actions = rest.filter((r): r is string => typeof r === 'string');
@@ -64,6 +66,10 @@ function fakeVscode(settings: Record<string, string>, script: Script) {
     window: {
       createOutputChannel: () => ({ appendLine: (l: string) => output.push(l), show() {}, dispose() {} }),
       createStatusBarItem: () => statusBar,
+      createTerminal: (o: (typeof terminals)[number]) => {
+        terminals.push(o);
+        return { show() {}, dispose() {} };
+      },
       onDidCloseTerminal: () => disposable,
       registerTreeDataProvider: () => disposable,
       setStatusBarMessage: () => disposable,
@@ -95,17 +101,22 @@ function fakeVscode(settings: Record<string, string>, script: Script) {
     },
     workspace: {
       onDidChangeConfiguration: () => disposable,
-      getConfiguration: () => ({ get: (key: string) => settings[key] ?? '', update: async () => {} }),
+      getConfiguration: () => ({
+        get: (key: string) => workspace[key] ?? settings[key] ?? '',
+        inspect: (key: string) => ({ defaultValue: '', globalValue: settings[key], workspaceValue: workspace[key] }),
+        update: async () => {},
+      }),
       workspaceFolders: undefined,
     },
     env: { asExternalUri: async (u: unknown) => u, openExternal: async () => true },
   };
-  return { api, commands, statusBar, messages, progress, output, pickTitles };
+  return { api, commands, statusBar, messages, progress, output, pickTitles, terminals };
 }
 
 /** A stand-in Web whose project p1 builds and starts a preview as soon as it is created. */
 async function standInWeb() {
   const created: unknown[] = [];
+  const tokenRequests: unknown[] = [];
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'sv-ws-'));
   const project = (ready: boolean) => ({
     id: 'p1', slug: 'todo-app', name: 'Todo App', prompt: 'Create a React todo app', status: ready ? 'ready' : 'pending', runnerId: 'local',
@@ -127,6 +138,12 @@ async function standInWeb() {
     req.on('data', (c) => (body += c));
     req.on('end', () => {
       const json = (status: number, value: unknown) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(value));
+      if (req.url === '/api/runners/tokens' && req.method === 'POST') {
+        const b = JSON.parse(body) as { name: string; runnerId?: string };
+        tokenRequests.push(b);
+        return json(201, { id: 't1', name: b.name, token: 'svr_runner_token_1', prefix: 'svr_runn', createdAt: new Date().toISOString(), runnerId: b.runnerId });
+      }
+      if (req.url === '/api/runners/tokens') return json(200, tokenRequests.length ? [{ id: 't1', name: 'x', prefix: 'svr_runn', revokedAt: null }] : []);
       if (req.url === '/api/runners') return json(200, [{ id: 'local', name: 'laptop', status: 'online', lastSeenAt: null, version: '0.1.0' }]);
       if (req.url === '/api/templates') return json(200, [{ id: 'vite-react', name: 'React + Vite', description: 'SPA', framework: 'vite' }]);
       if (req.url === '/api/projects' && req.method === 'POST') {
@@ -147,6 +164,7 @@ async function standInWeb() {
   return {
     webUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     created,
+    tokenRequests,
     close: () => {
       server.closeAllConnections();
       server.close();
@@ -161,6 +179,8 @@ describe('extension activation (stand-in vscode)', () => {
   const moduleInternals = Module as unknown as { _resolveFilename: (r: string, ...rest: unknown[]) => string; _cache: Record<string, unknown> };
   const originalResolve = moduleInternals._resolveFilename;
   let currentApi: unknown;
+  /** The stand-in SecretStorage of the current activation. */
+  let secrets = new Map<string, string>();
 
   before(async () => {
     outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sv-ext-'));
@@ -182,6 +202,7 @@ describe('extension activation (stand-in vscode)', () => {
   });
 
   function activate(fake: ReturnType<typeof fakeVscode>) {
+    secrets = new Map();
     currentApi = fake.api;
     (globalThis as { __vscodeStandIn?: unknown }).__vscodeStandIn = currentApi;
     const bundle = path.join(outDir, 'extension.js');
@@ -192,7 +213,12 @@ describe('extension activation (stand-in vscode)', () => {
       subscriptions,
       extensionUri: { fsPath: root },
       extension: { packageJSON: { version: '0.1.0' } },
-      secrets: { get: async () => undefined, store: async () => {}, delete: async () => {}, onDidChange: new EventEmitter<{ key: string }>().event },
+      secrets: {
+        get: async (k: string) => secrets.get(k),
+        store: async (k: string, v: string) => void secrets.set(k, v),
+        delete: async (k: string) => void secrets.delete(k),
+        onDidChange: new EventEmitter<{ key: string }>().event,
+      },
     });
     return () => subscriptions.forEach((s) => s.dispose());
   }
@@ -248,5 +274,35 @@ describe('extension activation (stand-in vscode)', () => {
     assert.equal(ready.text, 'Todo App is ready: http://abc.preview.localhost:5090');
     assert.deepEqual(ready.actions, ['Open Preview', 'Open Folder', 'Follow-up Prompt']);
     assert.ok(fake.output.some((l) => l === '[todo-app] ✔ Build completed in 1 turn, 1.2 s, $0.0000'), fake.output.join('\n'));
+  });
+  it('Start_Runner_makes_a_runner_token_and_hands_it_to_the_runner_in_its_environment_ignoring_workspace_settings', async () => {
+    const web = await standInWeb();
+    const fake = fakeVscode(
+      { webUrl: web.webUrl, apiToken: 'tok', 'runner.brokerUrl': 'ws://127.0.0.1:1', 'runner.command': `"${process.execPath}" runner.js` },
+      { inputs: [], picks: [], onMessage: () => undefined },
+      // A cloned repository tries to redirect the extension and choose what Start Runner runs.
+      { webUrl: 'http://attacker.invalid', 'runner.command': '/tmp/evil.sh', 'runner.brokerUrl': 'ws://attacker.invalid', 'runner.token': 'planted' },
+    );
+    const deactivate = activate(fake);
+    try {
+      assert.equal(await fake.commands.get('sentryvibe.startRunner')!(), true, fake.messages.map((m) => m.text).join(' | '));
+    } finally {
+      deactivate();
+      web.close();
+    }
+    assert.equal(web.tokenRequests.length, 1, 'one runner token made through the API');
+    const request = web.tokenRequests[0] as { name: string; runnerId: string };
+    assert.match(request.name, /^vscode-/);
+    assert.equal(request.runnerId, request.name);
+    assert.equal(fake.terminals.length, 1);
+    const t = fake.terminals[0]!;
+    assert.equal(t.shellPath, process.execPath, 'the user\'s runner command, not the workspace\'s');
+    assert.deepEqual(t.shellArgs, ['runner.js', 'run', '--broker', 'ws://127.0.0.1:1']);
+    assert.equal(t.env?.Runner__Token, 'svr_runner_token_1');
+    assert.equal(t.env?.Runner__Id, request.runnerId);
+    assert.ok(!JSON.stringify(t.shellArgs).includes('tok') && !JSON.stringify(t.shellArgs).includes('svr_'), 'no token in the arguments');
+    assert.ok(!t.message?.includes('svr_runner_token_1'), t.message);
+    assert.equal(t.isTransient, true);
+    assert.ok([...secrets.values()].some((v) => v.includes('svr_runner_token_1')), 'kept in secret storage');
   });
 });

@@ -71,6 +71,20 @@ describe('SentryVibeClient (live Web)', { skip }, () => {
       (e: unknown) => e instanceof ApiError && e.status === 400 && !!e.problem?.errors?.templateUrl);
   });
 
+  it('Makes_a_runner_token_the_way_Start_Runner_does_and_lists_it_without_the_token', async () => {
+    const c = client();
+    const name = `vscode-live-test-${Date.now()}`;
+    const made = await c.createRunnerToken({ name, runnerId: name });
+    assert.equal(typeof made.id, 'string');
+    assert.equal(made.name, name);
+    assert.ok(made.token && made.token !== apiToken, 'a runner token of its own, not the API token');
+    // A server that binds tokens to a runner id answers with the id it bound (the one asked for).
+    if (made.runnerId != null) assert.equal(made.runnerId, name);
+    const listed = (await c.listRunnerTokens()).find((t) => t.id === made.id);
+    assert.ok(listed, 'listed');
+    assert.ok(!JSON.stringify(listed).includes(made.token), 'the list never holds the token');
+  });
+
   it('Refuses_a_wrong_token', async () => {
     await assert.rejects(new SentryVibeClient({ webUrl: webUrl!, apiToken: 'wrong-token' }).listProjects(), (e: unknown) => e instanceof ApiError && (e.status === 401 || e.status === 403));
   });

@@ -29,7 +29,6 @@ describe('apphost.json discovery', () => {
     assert.equal(c.webUrl, 'http://localhost:5080');
     assert.equal(c.apiToken, 'apphost-token');
     assert.equal(c.brokerUrl, 'ws://localhost:5090');
-    assert.equal(c.runnerToken, 'apphost-token');
     assert.equal(c.previewDomain, 'preview.localhost:5090');
     assert.deepEqual(c.source, { webUrl: 'apphost', apiToken: 'apphost', brokerUrl: 'apphost' });
   });
@@ -43,6 +42,19 @@ describe('apphost.json discovery', () => {
     assert.equal(configured.apiToken, 'from-settings');
     assert.equal(configured.runnerToken, 'rt');
     assert.equal(configured.brokerUrl, 'wss://b');
+  });
+
+  it('Never_uses_the_API_token_as_the_runner_token', async () => {
+    write(appHost);
+    assert.equal((await resolveConnection({}, env)).runnerToken, undefined, 'the AppHost API token is not a runner token');
+    assert.equal((await resolveConnection({ apiToken: 'api', signedInToken: 'secret' }, env)).runnerToken, undefined);
+    assert.equal((await resolveConnection({ runnerToken: ' rt ' }, env)).runnerToken, 'rt');
+  });
+
+  it('Takes_the_preview_domain_from_settings_else_from_the_AppHost_file', async () => {
+    write(appHost);
+    assert.equal((await resolveConnection({ previewDomain: 'preview.example.com' }, env)).previewDomain, 'preview.example.com');
+    assert.equal((await resolveConnection({ webUrl: 'https://sentryvibe.example.com' }, env)).previewDomain, undefined);
   });
 
   it('Never_sends_the_local_AppHost_token_to_another_configured_server', async () => {

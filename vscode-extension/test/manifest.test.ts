@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { MACHINE_SETTINGS, machineSetting } from '../src/core/settings';
 
 // Compiled to out-test/test/, run from there: the package root is two levels up.
 const root = path.resolve(__dirname, '..', '..');
@@ -59,5 +60,26 @@ describe('package.json manifest', () => {
       const text = fs.readFileSync(path.join(core, file), 'utf8');
       assert.doesNotMatch(text, /from ['"]vscode['"]|require\(['"]vscode['"]\)/, file);
     }
+  });
+});
+
+describe('settings a workspace cannot set', () => {
+  const props = pkg.contributes.configuration.properties as Record<string, { scope?: string; type?: string }>;
+
+  it('Makes_every_setting_that_names_a_url_command_folder_domain_or_token_machine_scoped', () => {
+    for (const key of MACHINE_SETTINGS) assert.equal(props[`sentryvibe.${key}`]?.scope, 'machine', `sentryvibe.${key}`);
+    // Anything that looks like one of those must be in the list too.
+    for (const [key, value] of Object.entries(props)) {
+      if (/url|command|token|workspace|domain|path|home/i.test(key)) {
+        assert.ok((MACHINE_SETTINGS as readonly string[]).includes(key.replace(/^sentryvibe\./, '')), `${key} is in MACHINE_SETTINGS`);
+        assert.equal(value.scope, 'machine', key);
+      }
+    }
+  });
+
+  it('Reads_those_settings_from_user_settings_or_the_default_never_a_workspace', () => {
+    assert.equal(machineSetting({ defaultValue: 'sentryvibe-runner', workspaceValue: '/tmp/evil.sh', workspaceFolderValue: '/tmp/evil2.sh' }), 'sentryvibe-runner');
+    assert.equal(machineSetting({ defaultValue: '', globalValue: 'http://localhost:5080', workspaceValue: 'https://attacker.example' }), 'http://localhost:5080');
+    assert.equal(machineSetting(undefined), undefined);
   });
 });

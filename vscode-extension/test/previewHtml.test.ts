@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isFromWebview } from '../src/core/messages';
+import { isFromWebview, isToWebview } from '../src/core/messages';
 import { buildCsp, buildPreviewHtml, originOf } from '../src/core/previewHtml';
 
 describe('preview webview HTML', () => {
@@ -36,5 +36,17 @@ describe('preview webview HTML', () => {
     assert.equal(isFromWebview({ type: 'run-shell', command: 'rm -rf /' }), false);
     assert.equal(isFromWebview('reload'), false);
     assert.equal(isFromWebview(null), false);
+  });
+
+  it('Accepts_only_the_exact_message_shapes_with_no_extra_fields', () => {
+    assert.equal(isFromWebview({ type: 'open-in-browser', url: 'javascript:alert(1)' }), false, 'no URL rides along');
+    assert.equal(isFromWebview({ type: 'toString' }), false);
+    assert.equal(isFromWebview({ type: '__proto__' }), false);
+    assert.equal(isFromWebview(['ready']), false);
+    assert.equal(isToWebview({ type: 'state', title: 't', view: { kind: 'running', previewUrl: 'http://localhost:1/' } }), true);
+    assert.equal(isToWebview({ type: 'state', title: 't', view: { kind: 'running' } }), false, 'running without a URL');
+    assert.equal(isToWebview({ type: 'state', title: 't', view: { kind: 'exploit' } }), false);
+    assert.equal(isToWebview({ type: 'openExternal', url: 'https://evil.example' }), false);
+    assert.equal(isToWebview({ type: 'reload' }), true);
   });
 });

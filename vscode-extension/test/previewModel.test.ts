@@ -105,6 +105,25 @@ describe('PreviewModel', () => {
     assert.equal(m.view().kind, 'running');
   });
 
+  it('Refuses_a_runner_reported_preview_url_outside_the_rule_and_never_hands_it_out', () => {
+    const m = new PreviewModel();
+    m.applySnapshot(project({ status: 'ready', devServer: { status: 'running', previewUrl: "javascript:parent.document.title='PWNED'//" } }));
+    m.setRunners(online);
+    assert.deepEqual(m.view(), { kind: 'refused', previewUrl: "javascript:parent.document.title='PWNED'//" });
+    assert.equal(m.previewUrl, undefined, 'nothing to probe, frame or open');
+    m.applyEvent(ev({ type: 'port-detected', port: 80, previewUrl: 'http://evil.com/' }));
+    assert.equal(m.view().kind, 'refused');
+    assert.equal(m.previewUrl, undefined);
+    // A relay URL passes once the preview domain is known; an honest port-detected recovers.
+    const relay = 'http://0123456789abcdef0123456789abcdef.preview.example.com/';
+    m.applyEvent(ev({ type: 'port-detected', port: 5173, previewUrl: relay }));
+    assert.equal(m.view().kind, 'refused');
+    m.relayDomain = 'preview.example.com';
+    assert.equal(m.view().kind, 'running');
+    assert.equal(m.previewUrl, relay);
+    assert.equal(describeEvent({ type: 'port-detected', port: 1, previewUrl: 'data:text/html,x' }), '🌐 Preview at (this preview address was refused) (port 1)');
+  });
+
   it('Shows_build_failure_and_api_errors', () => {
     const m = new PreviewModel();
     m.applySnapshot(project());

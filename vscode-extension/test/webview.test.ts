@@ -31,12 +31,34 @@ describe('preview webview in Chromium', { skip }, () => {
   let host: { server: http.Server; origin: string };
   let preview: { server: http.Server; origin: string };
   let other: { server: http.Server; origin: string };
+  let forgeLoads = 0;
+  let forgedDone = 0;
 
   before(async () => {
     const bundle = await esbuild.build({ entryPoints: [path.join(root, 'src', 'webview', 'preview.ts')], bundle: true, format: 'iife', write: false, platform: 'browser' });
     const script = bundle.outputFiles[0]!.text;
     const css = fs.readFileSync(path.join(root, 'media', 'preview.css'), 'utf8');
-    preview = await listen((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<h1 id="app">Todo App is running</h1>'));
+    preview = await listen((req, res) => {
+      if (req.url === '/forged') {
+        forgedDone++;
+        return void res.writeHead(204).end();
+      }
+      if (req.url === '/forge') {
+        // A hostile preview page: posts look-alike messages to the webview that frames it.
+        forgeLoads++;
+        const forged = [
+          { type: 'state', title: 'PWNED', view: { kind: 'running', previewUrl: `${other.origin}/` }, frameUrl: `${other.origin}/` },
+          { type: 'state', title: 'PWNED', view: { kind: 'crashed', lastLines: ['forged'] } },
+          { type: 'openExternal', url: 'https://evil.example/' },
+          { type: 'open-in-browser' },
+          { type: 'reload' },
+        ];
+        return void res
+          .writeHead(200, { 'Content-Type': 'text/html' })
+          .end(`<h1 id="app">forger</h1><script>for (const m of ${JSON.stringify(forged)}) { parent.postMessage(m, '*'); top.postMessage(m, '*'); } fetch('/forged', { method: 'POST' });</script>`);
+      }
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<h1 id="app">Todo App is running</h1>');
+    });
     other = await listen((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<h1>elsewhere</h1>'));
     host = await listen((req, res) => {
       if (req.url === '/preview.js') return void res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(script);
@@ -111,6 +133,51 @@ describe('preview webview in Chromium', { skip }, () => {
     await page.getByRole('button', { name: /Reload/ }).click();
     assert.deepEqual((await posted()).at(-1), { type: 'reload' });
     assert.deepEqual(await violations(), []);
+  });
+
+  it('Ignores_messages_the_framed_preview_page_posts_to_it', async () => {
+    // Every title the toolbar ever shows, and every message the webview sends the extension from here on.
+    await page.evaluate(() => {
+      const w = window as unknown as { __titles: string[]; __posted: unknown[] };
+      w.__titles = [];
+      w.__posted.length = 0;
+      new MutationObserver(() => w.__titles.push(document.getElementById('title')!.textContent ?? '')).observe(document.getElementById('title')!, { childList: true, characterData: true, subtree: true });
+    });
+    await send({ type: 'state', title: 'Forger App', view: { kind: 'running', previewUrl: `${preview.origin}/forge` }, frameUrl: `${preview.origin}/forge` });
+    // The forger has posted everything once it calls home.
+    for (const deadline = Date.now() + 5_000; forgedDone === 0; ) {
+      if (Date.now() > deadline) assert.fail('the forging preview page never ran');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // A message of our own after the forged ones: once it shows, the forged ones have been handled (same queue).
+    await send({ type: 'state', title: 'Forger App (checked)', view: { kind: 'running', previewUrl: `${preview.origin}/forge` }, frameUrl: `${preview.origin}/forge` });
+    await page.getByText('Forger App (checked)').waitFor();
+    const titles = await page.evaluate(() => (window as unknown as { __titles: string[] }).__titles);
+    assert.ok(!titles.includes('PWNED'), titles.join(' | '));
+    assert.equal(await page.locator('iframe').getAttribute('src'), `${preview.origin}/forge`, 'still framing the preview, not the forged address');
+    assert.equal(await page.getByText('forged').count(), 0);
+    assert.deepEqual(await posted(), [], 'nothing was sent on to the extension');
+    assert.equal(forgeLoads, 1, 'a forged reload did not reload the frame');
+    assert.deepEqual(await violations(), []);
+  });
+
+  it('Refuses_a_preview_address_outside_the_rule_and_never_frames_it', async () => {
+    for (const bad of ["javascript:parent.document.title='PWNED'//", 'data:text/html,<script>parent.document.title=1</script>', 'http://evil.com/', 'http://localhost@evil.com/']) {
+      await send({ type: 'state', title: 'Todo App', view: { kind: 'running', previewUrl: bad }, frameUrl: bad });
+      await page.getByText('This preview address was refused').waitFor({ timeout: 5_000 });
+      assert.equal(await page.locator('iframe').count(), 0, bad);
+      assert.equal(await page.locator('#address').textContent(), '', bad);
+      assert.equal(await page.title(), 'Todo App');
+      if (bad.startsWith('javascript:')) await page.screenshot({ path: path.join(artifacts, 'webview-refused.png') });
+      await send({ type: 'state', title: 'Todo App', view: { kind: 'loading' } });
+      await page.getByText('Loading…').waitFor();
+    }
+    // A relay address under the configured preview domain is accepted (and then held to the CSP's one origin).
+    const relay = 'http://0123456789abcdef0123456789abcdef.preview.example.com/';
+    await send({ type: 'state', title: 'Todo App', view: { kind: 'running', previewUrl: relay }, frameUrl: relay, relayDomain: 'preview.example.com' });
+    await page.locator('iframe').waitFor();
+    assert.equal(await page.locator('#address').textContent(), relay);
+    await send({ type: 'state', title: 'Todo App', view: { kind: 'loading' } });
   });
 
   it('Blocks_frames_from_any_other_origin', async () => {

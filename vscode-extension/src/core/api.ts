@@ -75,3 +75,30 @@ export interface ProblemDetails {
   errors?: Record<string, string[]>;
   [key: string]: unknown;
 }
+
+/** POST /api/runners/tokens. `runnerId` binds the token to one runner id on servers that support it (ignored by older ones). */
+export interface CreateRunnerTokenRequest {
+  name: string;
+  runnerId?: string;
+}
+
+/** The one answer that holds the token itself; `runnerId` when the server bound it to one runner id. */
+export interface CreatedRunnerToken {
+  id: string;
+  name: string;
+  token: string;
+  prefix?: string;
+  createdAt?: string;
+  runnerId?: string | null;
+}
+
+/** GET /api/runners/tokens: never the token, only its prefix. */
+export interface RunnerTokenInfo {
+  id: string;
+  name: string;
+  prefix?: string;
+  createdAt?: string;
+  revokedAt?: string | null;
+  lastUsedAt?: string | null;
+  runnerId?: string | null;
+}

@@ -1,5 +1,5 @@
 // The public REST API of SentryVibe Web, with the bearer token on every call and problem+json errors.
-import type { CreateProjectRequest, ProblemDetails, Project, Runner, Template } from './api';
+import type { CreatedRunnerToken, CreateProjectRequest, CreateRunnerTokenRequest, ProblemDetails, Project, Runner, RunnerTokenInfo, Template } from './api';
 import { parseEventMessage, type ProjectEvent, normalizeEvent } from './events';
 import { followSse, type FetchLike, type FollowStatus } from './sse';
 
@@ -91,6 +91,17 @@ export class SentryVibeClient {
 
   listRunners(): Promise<Runner[]> {
     return this.request<Runner[]>('GET', '/api/runners');
+  }
+
+  /** Makes a runner token (POST /api/runners/tokens); the answer is the only time the token itself is seen. */
+  createRunnerToken(request: CreateRunnerTokenRequest): Promise<CreatedRunnerToken> {
+    const body: CreateRunnerTokenRequest = { name: request.name };
+    if (request.runnerId) body.runnerId = request.runnerId;
+    return this.request<CreatedRunnerToken>('POST', '/api/runners/tokens', body);
+  }
+
+  listRunnerTokens(): Promise<RunnerTokenInfo[]> {
+    return this.request<RunnerTokenInfo[]>('GET', '/api/runners/tokens');
   }
 
   listProjects(): Promise<Project[]> {

@@ -17,13 +17,20 @@ export interface ConnectionSettings {
   /** The token saved by "SentryVibe: Sign In" (secret storage). */
   signedInToken?: string;
   runnerBrokerUrl?: string;
+  /** `sentryvibe.runner.token`: a runner token made in the web UI. Never defaults to the API token. */
   runnerToken?: string;
+  /** `sentryvibe.previewDomain`: the preview domain of a remote SentryVibe (relay URLs live under it). */
+  previewDomain?: string;
 }
 
 export interface Connection {
   webUrl: string;
   apiToken?: string;
   brokerUrl?: string;
+  /**
+   * The runner token from settings, if any. The API token is never used as a runner token: the broker refuses it,
+   * and it would give the runner the API's whole power (docs/security.md). Start Runner makes a real runner token.
+   */
   runnerToken?: string;
   previewDomain?: string;
   /** Where each part came from, for "not connected" explanations. */
@@ -115,8 +122,8 @@ export async function resolveConnection(
     webUrl: webUrl.replace(/\/+$/, ''),
     apiToken,
     brokerUrl,
-    runnerToken: clean(settings.runnerToken) ?? apiToken,
-    previewDomain: sameAsAppHost ? appHost?.previewDomain : undefined,
+    runnerToken: clean(settings.runnerToken),
+    previewDomain: clean(settings.previewDomain) ?? (sameAsAppHost ? appHost?.previewDomain : undefined),
     source: { webUrl: configuredUrl ? 'settings' : 'apphost', apiToken: tokenSource, brokerUrl: brokerSource },
     appHostFile: file,
   };

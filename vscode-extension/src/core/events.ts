@@ -1,6 +1,7 @@
 // Typed project events from the SSE stream, and how each one reads as a line of progress.
 import type { Todo } from './api';
 import type { SseMessage } from './sse';
+import { shownPreviewUrl } from './previewUrls';
 
 interface Base {
   /** The event sequence (SSE `id:`), when known. */
@@ -78,7 +79,8 @@ export function normalizeEvent(json: unknown, sseEventName?: string, sseId?: str
 }
 
 /** One line for the output channel, or undefined for events that would only add noise. */
-export function describeEvent(e: ProjectEvent): string | undefined {
+/** `relayDomain`: the configured preview domain, for the preview URL rule (a refused address is not printed). */
+export function describeEvent(e: ProjectEvent, relayDomain?: string): string | undefined {
   switch (e.type) {
     case 'build-started':
       return `▶ Build started${e.turn && e.turn > 1 ? ` (turn ${e.turn})` : ''}${e.templateId ? ` · template ${e.templateId}` : ''}${e.agent ? ` · agent ${e.agent}` : ''}${e.reason ? ` · ${e.reason}` : ''}`;
@@ -114,7 +116,7 @@ export function describeEvent(e: ProjectEvent): string | undefined {
     case 'dev-server-log':
       return `  │ ${e.line}`;
     case 'port-detected':
-      return `🌐 Preview at ${e.previewUrl} (port ${e.port})`;
+      return `🌐 Preview at ${shownPreviewUrl(e.previewUrl, relayDomain)} (port ${e.port})`;
     case 'dev-server-exited':
       return `✘ Dev server exited${e.exitCode !== undefined && e.exitCode !== null ? ` with code ${e.exitCode}` : ''}${e.reason ? `: ${e.reason}` : ''}`;
     case 'project-deleted':

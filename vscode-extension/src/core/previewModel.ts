@@ -2,6 +2,7 @@
 // whether the preview answers. Mirrors Web's projector so the panel and the web UI diagnose the same way.
 import type { DevServer, Project, Runner, Todo } from './api';
 import { currentTodo, type ProjectEvent } from './events';
+import { isAcceptablePreviewUrl } from './previewUrls';
 
 export const KEPT_LOG_LINES = 30;
 
@@ -23,6 +24,8 @@ export type PreviewView =
   | { kind: 'starting'; phase?: string; lastLine?: string }
   | { kind: 'running'; previewUrl: string; port?: number; building?: BuildBanner }
   | { kind: 'unreachable'; previewUrl: string; error: string }
+  /** The runner reported a preview address outside the rule of previewUrls.ts: never framed, opened or probed. */
+  | { kind: 'refused'; previewUrl: string }
   | { kind: 'crashed'; exitCode?: number; reason?: string; lastLines: string[] }
   | { kind: 'stopped' }
   | { kind: 'failed'; reason?: string }
@@ -57,6 +60,8 @@ export class PreviewModel {
   runnerId?: string;
   name?: string;
   slug?: string;
+  /** The configured preview domain (apphost.json or the `sentryvibe.previewDomain` setting): relay URLs under it are accepted. */
+  relayDomain?: string;
 
   /** Replace everything with a fresh GET /api/projects/{id}. */
   applySnapshot(p: Project): void {
@@ -165,8 +170,10 @@ export class PreviewModel {
     this.apiError = message;
   }
 
+  /** The running preview's address, only when it passes the preview URL rule: safe to probe, frame and open. */
   get previewUrl(): string | undefined {
-    return this.dev.status === 'running' ? this.dev.previewUrl : undefined;
+    const url = this.dev.status === 'running' ? this.dev.previewUrl : undefined;
+    return url && isAcceptablePreviewUrl(url, this.relayDomain) ? url : undefined;
   }
 
   get projectStatus(): string {
@@ -201,6 +208,7 @@ export class PreviewModel {
     const building = this.status === 'building' ? this.banner() : undefined;
 
     if (this.dev.status === 'running' && this.dev.previewUrl) {
+      if (!isAcceptablePreviewUrl(this.dev.previewUrl, this.relayDomain)) return { kind: 'refused', previewUrl: this.dev.previewUrl };
       if (runnerOffline) return this.offline();
       if (this.reachability && !this.reachability.ok) {
         return { kind: 'unreachable', previewUrl: this.dev.previewUrl, error: this.reachability.error };

@@ -1,10 +1,21 @@
 // Builds the command that starts a runner in a terminal: an argument vector (never a concatenated
-// command line), the environment, and a display form with the token hidden.
+// command line), the environment, and a display form with the token hidden. The token and the runner id go in the
+// environment, never in the arguments: a process's command line is readable by every local user (/proc/<pid>/cmdline,
+// `ps`), its environment only by its owner.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/**
+ * The runner's own configuration names (`Runner:Token`, `Runner:Id` in Runner/Link/RunnerOptions.cs, read from the
+ * environment as `Runner__Token`/`Runner__Id`). They come before the seed's RUNNER_SHARED_SECRET/RUNNER_ID
+ * (Runner/Link/LinkExtensions.cs ResolveSettings), so a secret the user exported in their shell cannot shadow them.
+ */
+export const RUNNER_TOKEN_ENV = 'Runner__Token';
+export const RUNNER_ID_ENV = 'Runner__Id';
+
 export interface RunnerLaunchInput {
   brokerUrl: string;
+  /** Put in the runner's environment (RUNNER_TOKEN_ENV), never its arguments. */
   token?: string;
   /** `sentryvibe.runner.command`; default `sentryvibe-runner`. May hold extra words ("npx sentryvibe-runner"). */
   command?: string;
@@ -12,6 +23,7 @@ export interface RunnerLaunchInput {
   workspaceRoot?: string;
   /** Root of the SentryVibe repository when the open workspace is it: then the runner runs from source. */
   repoRoot?: string;
+  /** The id a bound runner token links as; put in the environment (RUNNER_ID_ENV). */
   runnerId?: string;
   runnerName?: string;
 }
@@ -41,11 +53,11 @@ export function findRepoRoot(folders: readonly string[]): string | undefined {
 export function buildRunnerLaunch(input: RunnerLaunchInput): RunnerLaunch {
   if (!input.brokerUrl?.trim()) throw new Error('No broker URL: set "sentryvibe.runner.brokerUrl" or start a local AppHost.');
   const runArgs = ['run', '--broker', input.brokerUrl.trim()];
-  if (input.token) runArgs.push('--token', input.token);
-  if (input.runnerId) runArgs.push('--id', input.runnerId);
   if (input.runnerName) runArgs.push('--name', input.runnerName);
 
   const env: Record<string, string> = {};
+  if (input.token) env[RUNNER_TOKEN_ENV] = input.token;
+  if (input.runnerId) env[RUNNER_ID_ENV] = input.runnerId;
   if (input.workspaceRoot) env.WORKSPACE_ROOT = input.workspaceRoot;
 
   let executable: string;
@@ -60,8 +72,10 @@ export function buildRunnerLaunch(input: RunnerLaunchInput): RunnerLaunch {
     executable = words[0]!;
     args = [...words.slice(1), ...runArgs];
   }
-  const shown = [executable, ...args.map((a) => (input.token && a === input.token ? '***' : a))].map(quoteForDisplay).join(' ');
-  const envShown = env.WORKSPACE_ROOT ? `WORKSPACE_ROOT=${quoteForDisplay(env.WORKSPACE_ROOT)} ` : '';
+  const shown = [executable, ...args].map(quoteForDisplay).join(' ');
+  const envShown = Object.entries(env)
+    .map(([k, v]) => `${k}=${k === RUNNER_TOKEN_ENV ? '***' : quoteForDisplay(v)} `)
+    .join('');
   return { executable, args, env, cwd, display: envShown + shown, fromSource: Boolean(input.repoRoot) };
 }
 

@@ -3,6 +3,8 @@
 import * as vscode from 'vscode';
 import { SentryVibeClient } from '../core/client';
 import { type Connection, NotConfiguredError, appHostFilePath, resolveConnection } from '../core/discovery';
+import { forgetRunnerToken, type SecretStore } from '../core/runnerToken';
+import { machineSetting, type MachineSetting } from '../core/settings';
 
 const SECRET_KEY = 'sentryvibe.apiToken';
 
@@ -22,14 +24,24 @@ export class ConnectionManager implements vscode.Disposable {
     );
   }
 
+  /** A machine-scoped setting as the user set it: a workspace's .vscode/settings.json is never read (core/settings.ts). */
+  setting(key: MachineSetting): string | undefined {
+    return machineSetting(vscode.workspace.getConfiguration('sentryvibe').inspect<string>(key));
+  }
+
+  /** VS Code's secret storage, where the API token and the runner token live. */
+  get secrets(): SecretStore {
+    return this.context.secrets;
+  }
+
   async connection(): Promise<Connection> {
-    const config = vscode.workspace.getConfiguration('sentryvibe');
     return resolveConnection({
-      webUrl: config.get<string>('webUrl'),
-      apiToken: config.get<string>('apiToken'),
+      webUrl: this.setting('webUrl'),
+      apiToken: this.setting('apiToken'),
       signedInToken: await this.context.secrets.get(SECRET_KEY),
-      runnerBrokerUrl: config.get<string>('runner.brokerUrl'),
-      runnerToken: config.get<string>('runner.token'),
+      runnerBrokerUrl: this.setting('runner.brokerUrl'),
+      runnerToken: this.setting('runner.token'),
+      previewDomain: this.setting('previewDomain'),
     });
   }
 
@@ -101,9 +113,11 @@ export class ConnectionManager implements vscode.Disposable {
   }
 
   async signOut(): Promise<void> {
+    const webUrl = await this.connection().then((c) => c.webUrl, () => undefined);
     await this.context.secrets.delete(SECRET_KEY);
-    const config = vscode.workspace.getConfiguration('sentryvibe');
-    const inSettings = config.get<string>('apiToken');
+    // The runner token "Start Runner" made for this server goes too (a running runner keeps its link).
+    if (webUrl) await forgetRunnerToken(this.context.secrets, webUrl);
+    const inSettings = this.setting('apiToken');
     void vscode.window.showInformationMessage(
       inSettings
         ? 'Signed out. A token is still set in the "sentryvibe.apiToken" setting; remove it there too.'

@@ -16,6 +16,8 @@ export class FeedRegistry implements vscode.Disposable {
     let entry = this.feeds.get(projectId);
     if (!entry) {
       const feed = new ProjectFeed(projectId, () => this.connection.client(), options.fromStart ? 'start' : 'now');
+      // The preview URL rule needs the configured preview domain (relay URLs live under it).
+      feed.model.relayDomain = await this.connection.connection().then((c) => c.previewDomain, () => undefined);
       entry = { feed, users: 0 };
       this.feeds.set(projectId, entry);
       feed.subscribe(this.outputListener(feed));
@@ -45,7 +47,7 @@ export class FeedRegistry implements vscode.Disposable {
     let lastStatus: string | undefined;
     return {
       onEvent: (e) => {
-        const line = describeEvent(e);
+        const line = describeEvent(e, feed.model.relayDomain);
         if (line === undefined) return;
         const who = feed.model.slug ?? feed.projectId.slice(0, 8);
         for (const l of line.split('\n')) this.output.appendLine(`[${who}] ${l}`);

@@ -6,6 +6,7 @@ import { buildPreviewHtml, originOf } from '../core/previewHtml';
 import type { ProjectFeed } from '../core/projectFeed';
 import type { PreviewModel, PreviewView } from '../core/previewModel';
 import { probeUrl } from '../core/probe';
+import { isAcceptablePreviewUrl, isFramableUrl, REFUSED_PREVIEW_TEXT } from '../core/previewUrls';
 import type { ConnectionManager } from './connection';
 import type { FeedRegistry } from './feeds';
 import type { RunnerManager } from './runner';
@@ -51,6 +52,8 @@ class PreviewPanel {
   private reprobe?: ReturnType<typeof setTimeout>;
   private webviewReady = false;
   private disposed = false;
+  /** The configured preview domain; relay URLs under it pass the preview URL rule. */
+  private relayDomain?: string;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -72,9 +75,11 @@ class PreviewPanel {
     this.panel.iconPath = vscode.Uri.joinPath(media, 'sentryvibe.svg');
     this.setHtml();
     this.panel.onDidDispose(() => this.dispose(), null, this.disposables);
+    // Typed messages only; anything else (unknown type, extra fields) is ignored.
     this.panel.webview.onDidReceiveMessage((m: unknown) => {
       if (isFromWebview(m)) void this.onMessage(m);
     }, null, this.disposables);
+    this.disposables.push(this.connection.onDidChange(() => void this.loadRelayDomain().then(() => this.update())));
     this.disposables.push(this.runners.onDidChange((runners) => {
       if (!this.model || !this.runners.known) return;
       this.model.setRunners(runners);
@@ -86,10 +91,17 @@ class PreviewPanel {
     this.panel.reveal();
   }
 
+  private async loadRelayDomain(): Promise<void> {
+    this.relayDomain = await this.connection.connection().then((c) => c.previewDomain, () => undefined);
+    if (this.model) this.model.relayDomain = this.relayDomain;
+  }
+
   async start(): Promise<void> {
+    await this.loadRelayDomain();
     this.feedUse = await this.feeds.acquire(this.projectId, {
       onChange: (m) => {
         this.model = m;
+        m.relayDomain = this.relayDomain;
         if (this.runners.known) m.setRunners(this.runners.runners);
         void this.update();
       },
@@ -116,12 +128,15 @@ class PreviewPanel {
       this.title = model.name;
       this.panel.title = `Preview: ${this.title}`;
     }
+    // model.previewUrl is set only for an address that passes the preview URL rule; a refused one is never resolved,
+    // probed or framed (the view says "refused").
     const previewUrl = model.previewUrl;
     if (previewUrl && previewUrl !== this.resolvedFor) {
       this.resolvedFor = previewUrl;
       // Remote windows and Codespaces: asExternalUri forwards the port and may change the origin.
       const external = await vscode.env.asExternalUri(vscode.Uri.parse(previewUrl));
-      this.frameUrl = external.toString(true);
+      const resolved = external.toString(true);
+      this.frameUrl = isFramableUrl(resolved) ? resolved : undefined;
       const origin = originOf(this.frameUrl);
       if (origin !== this.frameOrigin) {
         // The CSP names the one origin the iframe may load, so a new origin needs new HTML.
@@ -130,7 +145,7 @@ class PreviewPanel {
       }
       void this.probe(previewUrl);
     }
-    this.post({ type: 'state', view: model.view(), title: this.title, frameUrl: previewUrl ? this.frameUrl : undefined });
+    this.post({ type: 'state', view: model.view(), title: this.title, frameUrl: previewUrl ? this.frameUrl : undefined, relayDomain: this.relayDomain });
     if (!previewUrl) this.resolvedFor = undefined;
   }
 
@@ -180,7 +195,10 @@ class PreviewPanel {
       }
       case 'open-in-browser': {
         const url = this.model?.previewUrl;
-        if (url) await vscode.env.openExternal(vscode.Uri.parse(url));
+        const view = this.model?.view();
+        // The rule once more right before the browser opens it.
+        if (url && isAcceptablePreviewUrl(url, this.relayDomain)) await vscode.env.openExternal(vscode.Uri.parse(url));
+        else if (view?.kind === 'refused') void vscode.window.showWarningMessage(`${REFUSED_PREVIEW_TEXT}: it is not opened.`);
         else void vscode.window.showInformationMessage('The preview is not running yet.');
         break;
       }

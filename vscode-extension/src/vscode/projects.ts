@@ -6,6 +6,7 @@ import { AGENTS, type Agent, type Project, type Template } from '../core/api';
 import { ApiError, UnreachableError, type SentryVibeClient } from '../core/client';
 import { currentTodo, type ProjectEvent } from '../core/events';
 import type { PreviewModel } from '../core/previewModel';
+import { shownPreviewUrl } from '../core/previewUrls';
 import type { ConnectionManager } from './connection';
 import type { FeedRegistry } from './feeds';
 import type { PreviewPanels } from './previewPanel';
@@ -259,7 +260,7 @@ export class ProjectCommands {
     const running = fresh.devServer?.status === 'running';
     const actions = ['Open Preview', ...(local ? ['Open Folder'] : []), 'Follow-up Prompt'];
     const text = running
-      ? `${name} is ready: ${fresh.devServer?.previewUrl ?? ''}`
+      ? `${name} is ready: ${shownPreviewUrl(fresh.devServer?.previewUrl, model?.relayDomain ?? (await this.connection.connection().catch(() => undefined))?.previewDomain)}`
       : fresh.devServer?.status === 'failed'
         ? `${name} was built, but its dev server stopped${fresh.devServer.exitCode != null ? ` (exit code ${fresh.devServer.exitCode})` : ''}.`
         : `${name} was built.`;
@@ -379,7 +380,7 @@ function progressMessage(e: ProjectEvent, model: PreviewModel): string | undefin
     case 'dev-server-log':
       return model.devServerStatus === 'starting' ? e.line.slice(0, 120) : undefined;
     case 'port-detected':
-      return `Preview at ${e.previewUrl}`;
+      return `Preview at ${shownPreviewUrl(e.previewUrl, model.relayDomain)}`;
     default:
       return undefined;
   }

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Project } from '../core/api';
 import { todoMark } from '../core/events';
+import { shownPreviewUrl } from '../core/previewUrls';
 import type { ConnectionManager } from './connection';
 import { describeProject } from './projects';
 
@@ -10,6 +11,9 @@ type Node = { kind: 'project'; project: Project } | { kind: 'detail'; label: str
 export class ProjectsTree implements vscode.TreeDataProvider<Node>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
+
+  /** The configured preview domain, for the preview URL rule on what the tree shows. */
+  private relayDomain?: string;
 
   constructor(private readonly connection: ConnectionManager) {}
 
@@ -34,7 +38,7 @@ export class ProjectsTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     item.id = p.id;
     item.description = describeProject(p);
     item.tooltip = new vscode.MarkdownString(
-      [`**${p.name ?? p.slug}**`, p.prompt ? `> ${p.prompt}` : '', p.statusReason ? `_${p.statusReason}_` : '', p.devServer?.previewUrl ?? '']
+      [`**${p.name ?? p.slug}**`, p.prompt ? `> ${p.prompt}` : '', p.statusReason ? `_${p.statusReason}_` : '', shownPreviewUrl(p.devServer?.previewUrl, this.relayDomain)]
         .filter(Boolean)
         .join('\n\n'),
     );
@@ -45,11 +49,12 @@ export class ProjectsTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
   }
 
   async getChildren(node?: Node): Promise<Node[]> {
-    if (node?.kind === 'project') return details(node.project);
+    if (node?.kind === 'project') return details(node.project, this.relayDomain);
     if (node) return [];
     let client;
     try {
       client = await this.connection.client();
+      this.relayDomain = (await this.connection.connection()).previewDomain;
     } catch {
       return []; // the welcome view explains how to connect
     }
@@ -67,7 +72,7 @@ export class ProjectsTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
   }
 }
 
-function details(p: Project): Node[] {
+function details(p: Project, relayDomain: string | undefined): Node[] {
   const nodes: Node[] = [];
   if (p.statusReason) nodes.push({ kind: 'detail', label: p.statusReason, icon: 'warning' });
   const d = p.devServer;
@@ -75,7 +80,7 @@ function details(p: Project): Node[] {
     nodes.push({
       kind: 'detail',
       label: `dev server ${d.status}`,
-      description: d.previewUrl ?? (d.exitCode != null ? `exit code ${d.exitCode}` : d.port ? `port ${d.port}` : undefined),
+      description: (d.previewUrl ? shownPreviewUrl(d.previewUrl, relayDomain) : undefined) ?? (d.exitCode != null ? `exit code ${d.exitCode}` : d.port ? `port ${d.port}` : undefined),
       icon: d.status === 'running' ? 'globe' : d.status === 'failed' ? 'error' : 'server-process',
     });
   }

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { Runner } from '../core/api';
 import { NotConfiguredError } from '../core/discovery';
 import { buildRunnerLaunch, findOnPath, findRepoRoot } from '../core/runnerLaunch';
+import { obtainRunnerToken, type RunnerCredentials, RunnerTokenError } from '../core/runnerToken';
 import type { ConnectionManager } from './connection';
 
 const POLL_MS = 10_000;
@@ -111,24 +112,32 @@ export class RunnerManager implements vscode.Disposable {
       if (again !== 'Start Another') return again === 'Show It';
     }
     let connection;
+    let client;
     try {
       connection = await this.connection.connection();
+      client = await this.connection.client();
     } catch (e) {
       await this.connection.explain(e);
       return false;
     }
-    const config = vscode.workspace.getConfiguration('sentryvibe');
+    if (!connection.brokerUrl) {
+      const choice = await vscode.window.showErrorMessage('No broker URL: set "sentryvibe.runner.brokerUrl" or start a local AppHost.', 'Open Settings');
+      if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'sentryvibe.runner');
+      return false;
+    }
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-    const workspaceRoot = await this.chooseWorkspace(config.get<string>('runner.workspace'), folders);
+    const workspaceRoot = await this.chooseWorkspace(this.connection.setting('runner.workspace'), folders);
     if (workspaceRoot === null) return false;
+    const credentials = await this.runnerCredentials(connection.webUrl, client, connection.runnerToken);
+    if (!credentials) return false;
     let launch;
     try {
       launch = buildRunnerLaunch({
-        brokerUrl: connection.brokerUrl ?? '',
-        token: connection.runnerToken,
-        command: config.get<string>('runner.command'),
+        brokerUrl: connection.brokerUrl,
+        token: credentials.token,
+        runnerId: credentials.runnerId,
+        command: this.connection.setting('runner.command'),
         workspaceRoot,
-        // Only the options the runner CLI is known to take (run --broker --token); name and id stay its own default.
         repoRoot: findRepoRoot(folders),
       });
     } catch (e) {
@@ -144,18 +153,58 @@ export class RunnerManager implements vscode.Disposable {
       if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'sentryvibe.runner.command');
       return false;
     }
-    // shellPath/shellArgs: the runner is the terminal's process, with its arguments passed as a vector.
+    // shellPath/shellArgs: the runner is the terminal's process, with its arguments passed as a vector. The token is
+    // in `env` (readable only by this user), never in the arguments; isTransient keeps VS Code from saving the
+    // terminal (and its environment) to revive it after a reload.
     this.terminal = vscode.window.createTerminal({
       name: 'SentryVibe Runner',
       shellPath: launch.executable,
       shellArgs: launch.args,
       cwd: launch.cwd,
       env: launch.env,
+      isTransient: true,
       iconPath: new vscode.ThemeIcon('server-process'),
       message: `$ ${launch.display}`,
     });
     this.terminal.show(true);
     return true;
+  }
+
+  /**
+   * The runner token for this server: secret storage, else the `sentryvibe.runner.token` setting (then moved into
+   * secret storage), else a new one made through the API. Undefined after telling the user what went wrong.
+   */
+  private async runnerCredentials(
+    webUrl: string,
+    api: Parameters<typeof obtainRunnerToken>[0]['api'],
+    settingToken: string | undefined,
+  ): Promise<RunnerCredentials | undefined> {
+    let credentials: RunnerCredentials;
+    try {
+      credentials = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Getting a runner token…' },
+        () => obtainRunnerToken({ webUrl, api, secrets: this.connection.secrets, settingToken }),
+      );
+    } catch (e) {
+      const fix = e instanceof RunnerTokenError ? e.fix : undefined;
+      const choice = await vscode.window.showErrorMessage((e as Error).message, ...(fix === 'settings' ? ['Open Settings', 'Sign In'] : ['Show Output']));
+      if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'sentryvibe.runner.token');
+      else if (choice === 'Sign In') await vscode.commands.executeCommand('sentryvibe.signIn');
+      else if (choice === 'Show Output') await vscode.commands.executeCommand('sentryvibe.showOutput');
+      return undefined;
+    }
+    if (credentials.note) void vscode.window.showInformationMessage(credentials.note);
+    if (credentials.source === 'settings' && settingToken) {
+      void vscode.window
+        .showInformationMessage(
+          'The runner token from the "sentryvibe.runner.token" setting is now kept in VS Code\'s secret storage. Remove it from settings?',
+          'Remove From Settings',
+        )
+        .then((c) => {
+          if (c) void vscode.workspace.getConfiguration('sentryvibe').update('runner.token', undefined, vscode.ConfigurationTarget.Global);
+        });
+    }
+    return credentials;
   }
 
   /** undefined = the runner's default; null = the user cancelled. */

@@ -1,6 +1,7 @@
 // Runs inside the preview webview: renders the state the extension sends and turns clicks into typed messages.
-import type { FromWebview, ToWebview } from '../core/messages';
+import { isToWebview, type FromWebview, type ToWebview } from '../core/messages';
 import type { BuildBanner, PreviewView } from '../core/previewModel';
+import { isAcceptablePreviewUrl, isFramableUrl, REFUSED_PREVIEW_TEXT } from '../core/previewUrls';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromWebview): void; setState(s: unknown): void; getState(): unknown };
 
@@ -22,9 +23,23 @@ document.getElementById('reload')!.addEventListener('click', () => {
 document.getElementById('open')!.addEventListener('click', () => post({ type: 'open-in-browser' }));
 document.getElementById('output')!.addEventListener('click', () => post({ type: 'show-output' }));
 
-window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
-  const message = event.data;
-  if (message.type === 'state') render(message.view, message.title, message.frameUrl);
+/**
+ * Only the extension speaks to this script. VS Code's webview host relays the extension's messages into this document
+ * with `postMessage(message, window.origin)`, so they arrive with this document's own origin (vscode-webview://…).
+ * The framed preview is another origin: whatever it posts (`parent.postMessage`) has its origin and comes from the
+ * iframe's window, and is ignored, as is anything that is not a known message shape.
+ */
+function fromExtension(event: MessageEvent): boolean {
+  if (event.origin !== window.origin) return false;
+  const frame = content.querySelector('iframe');
+  if (frame && event.source === frame.contentWindow) return false;
+  return isToWebview(event.data);
+}
+
+window.addEventListener('message', (event: MessageEvent) => {
+  if (!fromExtension(event)) return;
+  const message = event.data as ToWebview;
+  if (message.type === 'state') render(message.view, message.title, message.frameUrl, message.relayDomain);
   else if (message.type === 'reload') reloadFrame();
 });
 
@@ -77,7 +92,13 @@ function logBlock(lines: string[]): HTMLElement {
   return el('pre', { className: 'log', text: lines.join('\n') || '(no output)' });
 }
 
-function render(view: PreviewView, heading: string, frameUrl: string | undefined): void {
+function render(view: PreviewView, heading: string, frameUrl: string | undefined, relayDomain: string | undefined): void {
+  // The preview URL rule again, here where the address is framed and shown (previewUrls.ts).
+  if ((view.kind === 'running' || view.kind === 'unreachable') && !isAcceptablePreviewUrl(view.previewUrl, relayDomain)) {
+    view = { kind: 'refused', previewUrl: view.previewUrl };
+  } else if (view.kind === 'running' && frameUrl !== undefined && !isFramableUrl(frameUrl)) {
+    view = { kind: 'refused', previewUrl: frameUrl };
+  }
   title.textContent = heading;
   vscode.setState({ kind: view.kind });
   banner.hidden = true;
@@ -138,6 +159,17 @@ function render(view: PreviewView, heading: string, frameUrl: string | undefined
         el('p', { text: `${view.previewUrl}: ${view.error}` }),
         button('Retry', { type: 'retry' }, true),
         button('Restart Dev Server', { type: 'restart-dev-server' }),
+      );
+      break;
+    case 'refused':
+      section = state(
+        'refused',
+        REFUSED_PREVIEW_TEXT,
+        el('p', {
+          text: 'The runner reported a preview address that is not loopback, a Cloudflare quick tunnel or this SentryVibe\'s preview domain, so it is neither framed nor opened.',
+        }),
+        el('p', { className: 'refused-url', text: view.previewUrl.length > 200 ? `${view.previewUrl.slice(0, 200)}…` : view.previewUrl }),
+        button('Show Output', { type: 'show-output' }),
       );
       break;
     case 'crashed':
