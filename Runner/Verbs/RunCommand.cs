@@ -45,6 +45,11 @@ public static class RunCommand
                 "or set RUNNER_BROKER_URL and RUNNER_SHARED_SECRET.");
             return 1;
         }
+        if (!SentryVibe.Protocol.RunnerIds.IsValid(options.RunnerId))
+        {
+            Report.Error(json, $"'{options.RunnerId}' is not a runner id. {SentryVibe.Protocol.RunnerIds.Rule}");
+            return 1;
+        }
         try
         {
             _ = options.BrokerUri;
@@ -83,6 +88,10 @@ public static class RunCommand
             AnsiConsole.MarkupLineInterpolated($"[grey]state in {options.StateDirectory}; Ctrl+C to stop[/]");
         }
         await app.RunAsync(cancellationToken);
+        if (app.Services.GetRequiredService<LinkState>() is { State: LinkStates.Refused, LastError: { } refusal })
+        {
+            Report.Error(json, refusal);
+        }
         return Environment.ExitCode;
     }
 }
