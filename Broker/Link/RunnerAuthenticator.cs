@@ -63,7 +63,7 @@ public sealed class RunnerAuthenticator(NpgsqlDataSource db, IOptionsMonitor<Bro
     /// Binds a token made before ids were bound to <paramref name="runnerId"/> (its first Hello), atomically: of two
     /// links racing with one such token, one id wins and the other is refused. Returns the id the token is bound to.
     /// </summary>
-    public async Task<string?> BindAsync(Guid tokenId, string runnerId, CancellationToken cancellationToken)
+    public async Task<string?> BindTokenAsync(Guid tokenId, string runnerId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
             UPDATE runner_tokens SET "RunnerId" = COALESCE("RunnerId", @runner) WHERE "Id" = @id AND "RevokedAt" IS NULL RETURNING "RunnerId"
@@ -93,7 +93,7 @@ public sealed class RunnerAuthenticator(NpgsqlDataSource db, IOptionsMonitor<Bro
     {
         if (credential.TokenId is not { } tokenId) return null;
         // Asked again rather than taken from the upgrade: binds a legacy token, and sees a revocation since.
-        var bound = await BindAsync(tokenId, runnerId, cancellationToken);
+        var bound = await BindTokenAsync(tokenId, runnerId, cancellationToken);
         if (bound is null) return "This runner token has been revoked.";
         return string.Equals(bound, runnerId, StringComparison.Ordinal)
             ? null

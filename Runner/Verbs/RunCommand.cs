@@ -87,10 +87,13 @@ public static class RunCommand
             AnsiConsole.MarkupLineInterpolated($"[bold]SentryVibe runner[/] [grey]{LinkClient.RunnerVersion}[/] as [green]{options.RunnerId}[/] → {options.BrokerUri}");
             AnsiConsole.MarkupLineInterpolated($"[grey]state in {options.StateDirectory}; Ctrl+C to stop[/]");
         }
+        var link = app.Services.GetRequiredService<LinkState>();
         await app.RunAsync(cancellationToken);
-        if (app.Services.GetRequiredService<LinkState>() is { State: LinkStates.Refused, LastError: { } refusal })
+        if (link is { State: LinkStates.Refused, LastError: { } refusal })
         {
-            Report.Error(json, refusal);
+            // One unwrapped line on stderr, whatever the terminal's width: the reason is what the user acts on.
+            if (json) Report.Error(json, refusal);
+            else Console.Error.WriteLine($"error: {refusal}");
         }
         return Environment.ExitCode;
     }
