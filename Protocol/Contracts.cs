@@ -62,7 +62,14 @@ public sealed record Heartbeat(DateTimeOffset SentAt, IReadOnlyList<Guid>? Activ
 
 public sealed record EventBatch(IReadOnlyList<RunnerEvent> Events);
 
-public sealed record EventAck(long CommittedThroughSeq);
+/// <summary>
+/// <c>CommittedThroughSeq</c> covers refused events too: they are settled (never stored) and the runner drops them.
+/// <c>Refused</c> lists the batch's events the broker would not store, with the reason (absent when none were).
+/// </summary>
+public sealed record EventAck(long CommittedThroughSeq, IReadOnlyList<RefusedEvent>? Refused = null);
+
+/// <summary>An event the broker refused to store: a project not assigned to this runner, a preview URL not allowed, …</summary>
+public sealed record RefusedEvent(long Seq, string Reason);
 
 public sealed record CommandEnvelope(Guid Id, RunnerCommand Command, DateTimeOffset? CreatedAt = null, string? TraceParent = null);
 

@@ -17,6 +17,9 @@ public static class LinkErrorCodes
     public const int RateLimited = -31003;
     public const int InvalidRequest = -31004;
     public const int Unavailable = -31005;
+
+    /// <summary>The token may not link as the runner id the Hello names; retrying cannot help (docs/runner-protocol.md).</summary>
+    public const int IdentityRefused = -31006;
 }
 
 /// <summary>Close reasons the broker sends, so a runner can tell the user why its link ended.</summary>
@@ -29,6 +32,8 @@ public static class LinkCloseReasons
     public const string HeartbeatTimeout = "no heartbeat within the allowed time";
     public const string MalformedInput = "malformed input";
     public const string ShuttingDown = "broker shutting down";
+    public const string IdentityRefused = "runner token not valid for this runner id";
+    public const string TokenRevoked = "runner token revoked";
 }
 
 public static class LinkTransport

@@ -11,6 +11,9 @@ public static class PreviewUrls
     /// <summary>Web makes preview ids as 16 random bytes in lower-case hex; anything else names no preview.</summary>
     public const int PreviewIdLength = 32;
 
+    /// <summary>The provider name of the broker's preview relay, whose URLs only the server builds.</summary>
+    public const string RelayProvider = "relay";
+
     /// <summary>The quick-tunnel domain of the cloudflared provider.</summary>
     public const string CloudflareTunnelSuffix = ".trycloudflare.com";
 

@@ -15,6 +15,12 @@ public sealed class BrokerOptions
     /// <summary>Host suffix of preview URLs; default <c>preview.localhost:&lt;own http port&gt;</c>.</summary>
     public string? PreviewDomain { get; set; }
 
+    /// <summary>
+    /// Scheme of the relay preview URLs the broker builds (http or https); default the scheme the runner's link came in
+    /// with (X-Forwarded-Proto behind a TLS-terminating proxy).
+    /// </summary>
+    public string? PreviewScheme { get; set; }
+
     /// <summary>Address other replicas reach this one at; default the first listening address.</summary>
     public string? InternalAddress { get; set; }
 

@@ -1,17 +1,20 @@
 using Npgsql;
 using SentryVibe.Data;
+using SentryVibe.Protocol;
 
 namespace SentryVibe.Broker.Link;
 
 /// <summary>
 /// Listens on <c>sentryvibe_commands</c> (one dedicated connection, reconnected when it drops) and wakes the delivery
 /// loop of the named runner when this replica holds its socket. After a reconnect, and every half minute as a safety
-/// net, it asks the database which held runners have anything pending.
+/// net, it asks the database which held runners have anything pending. The same connection listens for revoked runner
+/// tokens and closes the links made with them (with the same safety net).
 /// </summary>
 public sealed class CommandDispatcher(
     NpgsqlDataSource dataSource,
     RunnerConnectionRegistry registry,
     CommandStore commands,
+    RunnerAuthenticator authenticator,
     ILogger<CommandDispatcher> logger) : BackgroundService
 {
     private static readonly TimeSpan SafetyPoll = TimeSpan.FromSeconds(30);
@@ -24,8 +27,18 @@ public sealed class CommandDispatcher(
             try
             {
                 await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) => registry.Get(e.Payload)?.WakeDelivery();
-                await using (var listen = new NpgsqlCommand($"LISTEN {SentryVibeDb.CommandsChannel}", connection))
+                connection.Notification += (_, e) =>
+                {
+                    if (e.Channel == SentryVibeDb.RevokedTokensChannel)
+                    {
+                        if (Guid.TryParse(e.Payload, out var tokenId)) CloseLinksOf([tokenId]);
+                    }
+                    else
+                    {
+                        registry.Get(e.Payload)?.WakeDelivery();
+                    }
+                };
+                await using (var listen = new NpgsqlCommand($"LISTEN {SentryVibeDb.CommandsChannel}; LISTEN {SentryVibeDb.RevokedTokensChannel}", connection))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 }
@@ -34,11 +47,13 @@ public sealed class CommandDispatcher(
 
                 // Notifications sent while we were not listening are gone: look for work directly.
                 await WakePendingAsync(stoppingToken);
+                await CloseRevokedAsync(stoppingToken);
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     if (!await connection.WaitAsync(SafetyPoll, stoppingToken))
                     {
                         await WakePendingAsync(stoppingToken);
+                        await CloseRevokedAsync(stoppingToken);
                     }
                 }
             }
@@ -52,6 +67,22 @@ public sealed class CommandDispatcher(
                 try { await Task.Delay(backoff, stoppingToken); } catch (OperationCanceledException) { return; }
                 backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 10_000));
             }
+        }
+    }
+
+    private async Task CloseRevokedAsync(CancellationToken cancellationToken)
+    {
+        var held = registry.All.Select(c => c.Credential.TokenId).OfType<Guid>().Distinct().ToList();
+        var revoked = await authenticator.RevokedAsync(held, cancellationToken);
+        if (revoked.Count > 0) CloseLinksOf(revoked);
+    }
+
+    private void CloseLinksOf(IReadOnlyCollection<Guid> tokenIds)
+    {
+        foreach (var connection in registry.All.Where(c => c.Credential.TokenId is { } id && tokenIds.Contains(id)))
+        {
+            logger.LogInformation("Closing the link of runner {Runner}: its token {TokenId} was revoked", connection.RunnerId, connection.Credential.TokenId);
+            _ = connection.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.TokenRevoked);
         }
     }
 

@@ -14,7 +14,7 @@ namespace SentryVibe.Broker.Link;
 /// Appends a runner's event batch to the log idempotently on (runner, seq), folds the newly inserted ones into their
 /// project rows and checkpoints in the same transaction, then wakes readers with one NOTIFY per project.
 /// </summary>
-public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource dataSource, ILogger<EventIntake> logger)
+public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource dataSource, BrokerIdentity identity, ILogger<EventIntake> logger)
 {
     private const string InsertSql = """
         INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
@@ -47,53 +47,84 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
         await db.Projects.Where(p => none.Contains(p.Id)).ToDictionaryAsync(p => p.Id, cancellationToken);
     }
 
-    /// <summary>Returns the runner's committed-through seq once the batch is durable.</summary>
-    public async Task<long> IngestAsync(string runnerId, IReadOnlyList<RunnerEvent> events, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores the batch and returns the runner's committed-through seq once it is durable, with the events refused
+    /// (never stored, but settled: the committed seq covers them so the runner drops them). A runner may report only
+    /// on projects assigned to it (<c>projects.RunnerId</c>, tombstones included: it still reports a deleted project's
+    /// last events); events without a project are its own. Relay preview URLs are rebuilt here from the project's
+    /// preview id; other preview URLs are stored only when <see cref="PreviewUrls.IsAcceptable"/> allows them.
+    /// </summary>
+    public async Task<(long Committed, IReadOnlyList<RefusedEvent>? Refused)> IngestAsync(string runnerId, IReadOnlyList<RunnerEvent> events,
+        string previewScheme, CancellationToken cancellationToken)
     {
         var count = events.Count;
-        var seqs = new long[count];
-        var projects = new Guid?[count];
-        var types = new string[count];
-        var payloads = new string[count];
-        var timestamps = new DateTimeOffset[count];
-        var bySeq = new Dictionary<long, RunnerEvent>(count);
-        for (var i = 0; i < count; i++)
+        var seenSeqs = new HashSet<long>(count);
+        foreach (var e in events)
         {
-            var e = events[i];
             if (e.Seq <= 0) throw new ArgumentException($"Event seq must be positive (got {e.Seq}).");
             if (e.Body is null) throw new ArgumentException($"Event {e.Seq} has no body.");
-            if (!bySeq.TryAdd(e.Seq, e)) throw new ArgumentException($"Event seq {e.Seq} appears twice in one batch.");
-            seqs[i] = e.Seq;
-            projects[i] = e.ProjectId;
-            types[i] = EventTypeNames.Of(e.Body);
-            payloads[i] = JsonSerializer.Serialize(e.Body, LinkProtocol.JsonOptions);
-            timestamps[i] = e.Timestamp.ToUniversalTime();
+            if (!seenSeqs.Add(e.Seq)) throw new ArgumentException($"Event seq {e.Seq} appears twice in one batch.");
+            EventTypeNames.Of(e.Body);
         }
-        var maxSeq = count == 0 ? 0 : seqs.Max();
+        var maxSeq = count == 0 ? 0 : seenSeqs.Max();
+        var batchProjects = events.Where(e => e.ProjectId is not null).Select(e => e.ProjectId!.Value).Distinct().Order().ToArray();
+        var previewDomain = identity.PreviewDomain;
 
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
         var strategy = db.Database.CreateExecutionStrategy();
-        var (committed, notifications) = await strategy.ExecuteAsync(async ct =>
+        var (committed, refused, notifications) = await strategy.ExecuteAsync(async ct =>
         {
             db.ChangeTracker.Clear();
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var connection = (NpgsqlConnection)db.Database.GetDbConnection();
             var transaction = (NpgsqlTransaction)tx.GetDbTransaction();
 
-            var inserted = new List<(long Id, long Seq)>(count);
-            // Lock the batch's project rows before taking event ids: Web locks the same row before it appends a user
-            // message, so per project ids are committed in id order and a live reader that moved past an id never
+            // One query per batch: lock the batch's project rows that are this runner's (and only those: a runner cannot
+            // hold locks on another's projects) and learn their preview ids. Web locks the same row before it appends a
+            // user message, so per project ids are committed in id order and a live reader that moved past an id never
             // misses an earlier one committed later.
-            var batchProjects = projects.Where(p => p is not null).Select(p => p!.Value).Distinct().Order().ToArray();
+            var owned = new Dictionary<Guid, string>();
             if (batchProjects.Length > 0)
             {
-                await using var lockRows = new NpgsqlCommand("""SELECT 1 FROM projects WHERE "Id" = ANY(@ids) ORDER BY "Id" FOR UPDATE""", connection, transaction);
+                await using var lockRows = new NpgsqlCommand("""
+                    SELECT "Id", "PreviewId" FROM projects WHERE "Id" = ANY(@ids) AND "RunnerId" = @runner ORDER BY "Id" FOR UPDATE
+                    """, connection, transaction);
                 lockRows.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = batchProjects });
+                lockRows.Parameters.AddWithValue("runner", runnerId);
                 await using var locked = await lockRows.ExecuteReaderAsync(ct);
-                while (await locked.ReadAsync(ct)) { }
+                while (await locked.ReadAsync(ct)) owned[locked.GetGuid(0)] = locked.GetString(1);
             }
-            if (count > 0)
+
+            var accepted = new List<RunnerEvent>(count);
+            List<RefusedEvent>? refusals = null;
+            foreach (var e in events)
+            {
+                var (stored, reason) = Admit(e, owned, previewDomain, previewScheme);
+                if (stored is not null) accepted.Add(stored);
+                else (refusals ??= []).Add(new RefusedEvent(e.Seq, reason!));
+            }
+
+            var n = accepted.Count;
+            var seqs = new long[n];
+            var projects = new Guid?[n];
+            var types = new string[n];
+            var payloads = new string[n];
+            var timestamps = new DateTimeOffset[n];
+            var bySeq = new Dictionary<long, RunnerEvent>(n);
+            for (var i = 0; i < n; i++)
+            {
+                var e = accepted[i];
+                bySeq[e.Seq] = e;
+                seqs[i] = e.Seq;
+                projects[i] = e.ProjectId;
+                types[i] = EventTypeNames.Of(e.Body);
+                payloads[i] = JsonSerializer.Serialize(e.Body, LinkProtocol.JsonOptions);
+                timestamps[i] = e.Timestamp.ToUniversalTime();
+            }
+
+            var inserted = new List<(long Id, long Seq)>(n);
+            if (n > 0)
             {
                 await using var insert = new NpgsqlCommand(InsertSql, connection, transaction);
                 insert.Parameters.AddWithValue("runner", runnerId);
@@ -146,14 +177,40 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
             var committedSeq = await committedCommand.ExecuteScalarAsync(ct) as long? ?? maxSeq;
 
             await tx.CommitAsync(ct);
-            return (committedSeq, notify);
+            return (committedSeq, (IReadOnlyList<RefusedEvent>?)refusals, notify);
         }, cancellationToken);
+
+        if (refused is { Count: > 0 })
+        {
+            logger.LogWarning("Refused {Count} of {Total} events from runner {Runner}, e.g. seq {Seq}: {Reason}",
+                refused.Count, count, runnerId, refused[0].Seq, refused[0].Reason);
+        }
 
         if (notifications.Count > 0)
         {
             await NotifyAsync(notifications, cancellationToken);
         }
-        return committed;
+        return (committed, refused);
+    }
+
+    /// <summary>The event as it may be stored, or null and why not.</summary>
+    private static (RunnerEvent? Stored, string? Reason) Admit(RunnerEvent e, Dictionary<Guid, string> owned, string previewDomain, string previewScheme)
+    {
+        string? previewId = null;
+        if (e.ProjectId is { } projectId && !owned.TryGetValue(projectId, out previewId))
+        {
+            return (null, $"Project {projectId} is not assigned to this runner.");
+        }
+        if (e.Body is not PortDetected port) return (e, null);
+        if (previewId is null) return (null, "A port-detected event needs the project it is about.");
+        if (port.Provider == PreviewUrls.RelayProvider)
+        {
+            // Never the runner's word for it: the relay address is the server's, made from the project's preview id.
+            return (e with { Body = port with { PreviewUrl = PreviewUrls.ForRelay(previewId, previewDomain, previewScheme) } }, null);
+        }
+        return PreviewUrls.IsAcceptable(port.PreviewUrl, previewDomain)
+            ? (e, null)
+            : (null, "The preview URL is not an http(s) address of loopback, a Cloudflare quick tunnel or this broker's preview domain.");
     }
 
     // After the commit, never before: a reader woken by the notification must find the rows. A lost notification

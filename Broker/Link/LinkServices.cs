@@ -10,6 +10,7 @@ public sealed class LinkServices(
     RunnerStore runners,
     CommandStore commands,
     EventIntake events,
+    RunnerAuthenticator authenticator,
     IOptionsMonitor<BrokerOptions> options,
     ILoggerFactory loggers)
 {
@@ -20,6 +21,7 @@ public sealed class LinkServices(
     public RunnerStore Runners => runners;
     public CommandStore Commands => commands;
     public EventIntake Events => events;
+    public RunnerAuthenticator Authenticator => authenticator;
     public BrokerOptions Options => options.CurrentValue;
     public ILoggerFactory Loggers => loggers;
 }

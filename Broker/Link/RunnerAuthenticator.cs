@@ -6,6 +6,18 @@ using Npgsql;
 namespace SentryVibe.Broker.Link;
 
 /// <summary>
+/// What a link's bearer token proved. A per-runner token (<see cref="TokenId"/> set) speaks for one runner id only
+/// (<see cref="RunnerId"/>; null for a token made before ids were bound, bound by its first Hello). The seed's shared
+/// secret (<see cref="TokenId"/> null) may link as any id: the weaker mode (docs/runner-protocol.md).
+/// </summary>
+public sealed record RunnerCredential(Guid? TokenId, string? RunnerId)
+{
+    public static RunnerCredential SharedSecret { get; } = new(null, null);
+
+    public bool IsSharedSecret => TokenId is null;
+}
+
+/// <summary>
 /// Checks the runner's bearer token before the WebSocket upgrade: the seed's shared secret, or a per-runner token
 /// created in the Web UI (stored as SHA-256, never in clear). Comparisons are constant-time.
 /// </summary>
@@ -13,33 +25,81 @@ public sealed class RunnerAuthenticator(NpgsqlDataSource db, IOptionsMonitor<Bro
 {
     private const int MaxTokenLength = 512;
 
-    public async Task<bool> AuthenticateAsync(HttpContext context)
+    /// <summary>The credential, or null when the token is missing, wrong or revoked.</summary>
+    public async Task<RunnerCredential?> AuthenticateAsync(HttpContext context)
     {
         var header = context.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return false;
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
         var token = header["Bearer ".Length..].Trim();
-        if (token.Length is 0 or > MaxTokenLength) return false;
+        if (token.Length is 0 or > MaxTokenLength) return null;
 
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
         if (options.CurrentValue.SharedSecret is { Length: > 0 } secret
             && CryptographicOperations.FixedTimeEquals(hash, SHA256.HashData(Encoding.UTF8.GetBytes(secret))))
         {
-            return true;
+            return RunnerCredential.SharedSecret;
         }
 
         try
         {
             await using var command = db.CreateCommand(
-                """UPDATE runner_tokens SET "LastUsedAt" = now() WHERE "Hash" = @hash AND "RevokedAt" IS NULL RETURNING "Hash" """);
+                """UPDATE runner_tokens SET "LastUsedAt" = now() WHERE "Hash" = @hash AND "RevokedAt" IS NULL RETURNING "Hash", "Id", "RunnerId" """);
             command.Parameters.AddWithValue("hash", hash);
-            var stored = await command.ExecuteScalarAsync(context.RequestAborted) as byte[];
-            return stored is not null && CryptographicOperations.FixedTimeEquals(stored, hash);
+            await using var reader = await command.ExecuteReaderAsync(context.RequestAborted);
+            if (!await reader.ReadAsync(context.RequestAborted)) return null;
+            var stored = reader.GetFieldValue<byte[]>(0);
+            if (!CryptographicOperations.FixedTimeEquals(stored, hash)) return null;
+            return new RunnerCredential(reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetString(2));
         }
         catch (NpgsqlException e)
         {
             // Without the database no per-runner token can be checked; the runner retries with backoff.
             logger.LogWarning(e, "Could not check a runner token: database unavailable");
-            return false;
+            return null;
         }
     }
+
+    /// <summary>
+    /// Binds a token made before ids were bound to <paramref name="runnerId"/> (its first Hello), atomically: of two
+    /// links racing with one such token, one id wins and the other is refused. Returns the id the token is bound to.
+    /// </summary>
+    public async Task<string?> BindTokenAsync(Guid tokenId, string runnerId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            UPDATE runner_tokens SET "RunnerId" = COALESCE("RunnerId", @runner) WHERE "Id" = @id AND "RevokedAt" IS NULL RETURNING "RunnerId"
+            """);
+        command.Parameters.AddWithValue("id", tokenId);
+        command.Parameters.AddWithValue("runner", runnerId);
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
+    /// <summary>Of <paramref name="tokenIds"/>, those revoked (or deleted) since: their links must close.</summary>
+    public async Task<IReadOnlyList<Guid>> RevokedAsync(IReadOnlyCollection<Guid> tokenIds, CancellationToken cancellationToken)
+    {
+        if (tokenIds.Count == 0) return [];
+        await using var command = db.CreateCommand("""
+            SELECT x.id FROM unnest(@ids) AS x(id)
+            WHERE NOT EXISTS (SELECT 1 FROM runner_tokens t WHERE t."Id" = x.id AND t."RevokedAt" IS NULL)
+            """);
+        command.Parameters.AddWithValue("ids", tokenIds.ToArray());
+        var revoked = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) revoked.Add(reader.GetGuid(0));
+        return revoked;
+    }
+
+    /// <summary>Whether <paramref name="credential"/> may link as <paramref name="runnerId"/>; the refusal's text otherwise.</summary>
+    public async Task<string?> CheckIdentityAsync(RunnerCredential credential, string runnerId, CancellationToken cancellationToken)
+    {
+        if (credential.TokenId is not { } tokenId) return null;
+        // Asked again rather than taken from the upgrade: binds a legacy token, and sees a revocation since.
+        var bound = await BindTokenAsync(tokenId, runnerId, cancellationToken);
+        if (bound is null) return "This runner token has been revoked.";
+        return string.Equals(bound, runnerId, StringComparison.Ordinal)
+            ? null
+            : IdentityRefusal(runnerId, bound);
+    }
+
+    public static string IdentityRefusal(string asked, string bound) =>
+        $"This runner token belongs to runner '{bound}', not '{asked}'. Run with --id {bound} (or RUNNER_ID={bound}), or create a token for '{asked}' in the web UI.";
 }

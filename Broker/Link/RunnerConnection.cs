@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using System.Threading.RateLimiting;
 using Nerdbank.Streams;
@@ -15,12 +14,13 @@ namespace SentryVibe.Broker.Link;
 /// One runner's live link on this replica: WebSocket → mux → "rpc" channel, the runner's Hello, command delivery to
 /// it, and its calls in (<see cref="BrokerService"/>). Anything wrong on this link closes this link only.
 /// </summary>
-public sealed partial class RunnerConnection : IAsyncDisposable
+public sealed class RunnerConnection : IAsyncDisposable
 {
     private readonly WebSocketLinkStream _stream;
     private readonly LinkServices _services;
     private readonly ILogger _logger;
     private readonly string? _remote;
+    private readonly string _previewScheme;
     private readonly CancellationTokenSource _closed = new();
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TokenBucketRateLimiter _publishLimiter;
@@ -32,10 +32,12 @@ public sealed partial class RunnerConnection : IAsyncDisposable
     private Task _delivery = Task.CompletedTask;
     private long _committedSeq;
 
-    public RunnerConnection(WebSocket socket, LinkServices services, string? remote)
+    public RunnerConnection(WebSocket socket, LinkServices services, string? remote, RunnerCredential? credential = null, string previewScheme = "http")
     {
         _services = services;
         _remote = remote;
+        _previewScheme = previewScheme;
+        Credential = credential ?? RunnerCredential.SharedSecret;
         _logger = services.Loggers.CreateLogger<RunnerConnection>();
         _stream = new WebSocketLinkStream(socket, LinkProtocol.MaxMessageBytes);
         var options = services.Options;
@@ -44,6 +46,9 @@ public sealed partial class RunnerConnection : IAsyncDisposable
     }
 
     public Guid ConnectionId { get; } = Guid.NewGuid();
+
+    /// <summary>What the link's token proved: the per-runner token it was made with (closed when that is revoked), or the shared secret.</summary>
+    public RunnerCredential Credential { get; }
 
     /// <summary>Set by a successful Hello.</summary>
     public string? RunnerId { get; private set; }
@@ -183,13 +188,32 @@ public sealed partial class RunnerConnection : IAsyncDisposable
             _ = CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, reason);
             throw Error(LinkErrorCodes.ProtocolMismatch, reason + ". Update the runner or the broker so both speak the same version.");
         }
-        if (string.IsNullOrWhiteSpace(hello.RunnerId) || !RunnerIdPattern().IsMatch(hello.RunnerId))
+        if (!RunnerIds.IsValid(hello.RunnerId))
         {
-            throw Error(LinkErrorCodes.InvalidRequest, "The runner id must be 1-100 characters of letters, digits, '.', '_' or '-'.");
+            throw Error(LinkErrorCodes.InvalidRequest, RunnerIds.Rule);
         }
         if (Interlocked.CompareExchange(ref _helloState, 1, 0) != 0)
         {
             throw Error(LinkErrorCodes.InvalidRequest, "Hello was already sent on this link.");
+        }
+
+        // A per-runner token speaks for its own runner id only: refused before the runner is marked online, told its
+        // sequence or displaces the real runner's link. The link closes; the CLI prints the reason and exits.
+        string? refusal;
+        try
+        {
+            refusal = await _services.Authenticator.CheckIdentityAsync(Credential, hello.RunnerId, cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            Volatile.Write(ref _helloState, 0);
+            throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
+        }
+        if (refusal is not null)
+        {
+            _logger.LogWarning("Refusing a Hello as {Runner} from {Remote} with token {TokenId}: {Reason}", hello.RunnerId, _remote, Credential.TokenId, refusal);
+            _ = CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.IdentityRefused);
+            throw Error(LinkErrorCodes.IdentityRefused, refusal);
         }
 
         long committed;
@@ -234,9 +258,9 @@ public sealed partial class RunnerConnection : IAsyncDisposable
         if (batch.Events.Count == 0) return new EventAck(Interlocked.Read(ref _committedSeq));
         try
         {
-            var committed = await _services.Events.IngestAsync(runnerId, batch.Events, cancellationToken);
+            var (committed, refused) = await _services.Events.IngestAsync(runnerId, batch.Events, _previewScheme, cancellationToken);
             InterlockedMax(ref _committedSeq, committed);
-            return new EventAck(committed);
+            return new EventAck(committed, refused);
         }
         catch (ArgumentException e)
         {
@@ -453,9 +477,6 @@ public sealed partial class RunnerConnection : IAsyncDisposable
         QueueLimit = 0,
         AutoReplenishment = true,
     });
-
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
-    private static partial Regex RunnerIdPattern();
 }
 
 /// <summary>What the runner calls on this connection; a thin shim so only the contract's methods are exposed.</summary>

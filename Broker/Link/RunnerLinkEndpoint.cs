@@ -13,7 +13,7 @@ public static class RunnerLinkEndpoint
 
     private static async Task HandleAsync(HttpContext context, RunnerAuthenticator authenticator, LinkServices services)
     {
-        if (!await authenticator.AuthenticateAsync(context))
+        if (await authenticator.AuthenticateAsync(context) is not { } credential)
         {
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -29,7 +29,17 @@ public static class RunnerLinkEndpoint
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        await using var connection = new RunnerConnection(socket, services, context.Connection.RemoteIpAddress?.ToString());
+        await using var connection = new RunnerConnection(socket, services, context.Connection.RemoteIpAddress?.ToString(), credential,
+            PreviewScheme(context, services.Options));
         await connection.RunAsync(context.RequestAborted);
     }
+
+    /// <summary>
+    /// The scheme of the relay URLs the broker builds for this runner's previews: configured, or the way the runner
+    /// reached us (TLS here or at the proxy in front), as the runner itself would have picked it.
+    /// </summary>
+    private static string PreviewScheme(HttpContext context, BrokerOptions options) =>
+        options.PreviewScheme is "http" or "https" ? options.PreviewScheme
+        : context.Request.IsHttps || string.Equals(context.Request.Headers["X-Forwarded-Proto"], "https", StringComparison.OrdinalIgnoreCase) ? "https"
+        : "http";
 }

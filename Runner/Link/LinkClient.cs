@@ -65,6 +65,15 @@ public sealed class LinkClient(
                 lifetime.StopApplication();
                 return;
             }
+            catch (RemoteInvocationException e) when (e.ErrorCode == LinkErrorCodes.IdentityRefused)
+            {
+                // The token belongs to another runner id: reconnecting would be refused the same way. `run` prints
+                // the broker's reason as its one line of error (docs/runner-protocol.md).
+                state.Set(LinkStates.Refused, e.Message);
+                Environment.ExitCode = 2;
+                lifetime.StopApplication();
+                return;
+            }
             catch (LinkRefusedException e)
             {
                 logger.LogError("{Message}", e.Message);
@@ -181,6 +190,12 @@ public sealed class LinkClient(
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(CallTimeout * 2);
                 var ack = await broker.PublishEventsAsync(new EventBatch(batch), timeout.Token);
+                // Refused events are settled (the committed seq covers them): they leave the outbox with this ack and are
+                // never sent again, so each is logged exactly once.
+                foreach (var refused in ack.Refused ?? [])
+                {
+                    logger.LogWarning("The broker refused event {Seq} and dropped it: {Reason}", refused.Seq, refused.Reason);
+                }
                 // Not awaited: recording the ack on disk is the trimmer's business, not the sender's.
                 _ = outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
                 failures = 0;

@@ -13,6 +13,8 @@ public static class LinkStates
     public const string Disconnected = "disconnected";
     public const string Unauthorized = "unauthorized";
     public const string Incompatible = "incompatible";
+    /// <summary>The broker refused this runner id for this token; <see cref="LinkState.LastError"/> says why.</summary>
+    public const string Refused = "refused";
     public const string Stopped = "stopped";
 }
 

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using SentryVibe.Protocol;
 
@@ -29,11 +28,8 @@ public sealed class RunnerOptions
     public Uri BrokerUri => LinkAddress.Normalize(BrokerUrl ?? throw new InvalidOperationException(
         "No broker URL: pass --broker, set RUNNER_BROKER_URL, or run `sentryvibe-runner login --broker <url> --token <token>`."));
 
-    private static string DefaultRunnerId()
-    {
-        var name = Regex.Replace(Environment.MachineName.ToLowerInvariant(), "[^a-z0-9._-]", "-");
-        return name.Length is > 0 and <= 100 ? name : "local";
-    }
+    private static string DefaultRunnerId() =>
+        string.IsNullOrWhiteSpace(Environment.MachineName) ? "local" : RunnerIds.FromName(Environment.MachineName);
 }
 
 public static class RunnerPaths

@@ -45,6 +45,11 @@ public static class RunCommand
                 "or set RUNNER_BROKER_URL and RUNNER_SHARED_SECRET.");
             return 1;
         }
+        if (!SentryVibe.Protocol.RunnerIds.IsValid(options.RunnerId))
+        {
+            Report.Error(json, $"'{options.RunnerId}' is not a runner id. {SentryVibe.Protocol.RunnerIds.Rule}");
+            return 1;
+        }
         try
         {
             _ = options.BrokerUri;
@@ -82,7 +87,14 @@ public static class RunCommand
             AnsiConsole.MarkupLineInterpolated($"[bold]SentryVibe runner[/] [grey]{LinkClient.RunnerVersion}[/] as [green]{options.RunnerId}[/] → {options.BrokerUri}");
             AnsiConsole.MarkupLineInterpolated($"[grey]state in {options.StateDirectory}; Ctrl+C to stop[/]");
         }
+        var link = app.Services.GetRequiredService<LinkState>();
         await app.RunAsync(cancellationToken);
+        if (link is { State: LinkStates.Refused, LastError: { } refusal })
+        {
+            // One unwrapped line on stderr, whatever the terminal's width: the reason is what the user acts on.
+            if (json) Report.Error(json, refusal);
+            else Console.Error.WriteLine($"error: {refusal}");
+        }
         return Environment.ExitCode;
     }
 }

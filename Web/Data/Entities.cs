@@ -78,6 +78,11 @@ public sealed class RunnerToken
 {
     public Guid Id { get; set; }
     public required string Name { get; set; }
+    /// <summary>
+    /// The one runner id this token may link as (docs/runner-protocol.md). Null only for tokens made before ids were
+    /// bound: such a token is bound to the id of its first Hello.
+    /// </summary>
+    public string? RunnerId { get; set; }
     /// <summary>SHA-256 of the token; the token itself is shown once and never stored.</summary>
     public required byte[] Hash { get; set; }
     /// <summary>First characters, for recognising a token in the UI.</summary>

@@ -13,6 +13,9 @@ public sealed class SentryVibeDb(DbContextOptions<SentryVibeDb> options) : DbCon
     /// <summary>NOTIFY channel that carries the runner id of a newly queued command.</summary>
     public const string CommandsChannel = "sentryvibe_commands";
 
+    /// <summary>NOTIFY channel that carries the id of a revoked runner token: the broker holding its link closes it.</summary>
+    public const string RevokedTokensChannel = "sentryvibe_runner_tokens_revoked";
+
     public DbSet<Project> Projects => Set<Project>();
     public DbSet<Runner> Runners => Set<Runner>();
     public DbSet<RunnerToken> RunnerTokens => Set<RunnerToken>();
@@ -51,6 +54,8 @@ public sealed class SentryVibeDb(DbContextOptions<SentryVibeDb> options) : DbCon
             e.ToTable("runner_tokens");
             e.HasKey(t => t.Id);
             e.HasIndex(t => t.Hash).IsUnique();
+            e.HasIndex(t => t.RunnerId);
+            e.Property(t => t.RunnerId).HasMaxLength(RunnerIds.MaxLength);
         });
 
         model.Entity<Command>(e =>

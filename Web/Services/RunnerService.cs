@@ -30,10 +30,14 @@ public sealed class RunnerService(SentryVibeDb db, TimeProvider time, ILogger<Ru
     public async Task<IReadOnlyList<RunnerTokenView>> ListTokensAsync(CancellationToken ct)
     {
         var rows = await db.RunnerTokens.AsNoTracking().OrderByDescending(t => t.CreatedAt).ToListAsync(ct);
-        return rows.Select(t => new RunnerTokenView(t.Id, t.Name, t.Prefix, t.CreatedAt, t.RevokedAt, t.LastUsedAt)).ToList();
+        return rows.Select(t => new RunnerTokenView(t.Id, t.Name, t.Prefix, t.CreatedAt, t.RevokedAt, t.LastUsedAt, t.RunnerId)).ToList();
     }
 
-    /// <summary>Creates a token: 32 random bytes, base64url, "svr_" in front. Only its SHA-256 is stored.</summary>
+    /// <summary>
+    /// Creates a token bound to one runner id: 32 random bytes, base64url, "svr_" in front. Only its SHA-256 is stored.
+    /// An explicit <c>runnerId</c> may name a runner that already has tokens (to rotate them); an id made from the name
+    /// is one no token or runner has yet, so a new token never silently speaks for an existing runner.
+    /// </summary>
     public async Task<ServiceResult<CreatedRunnerToken>> CreateTokenAsync(CreateRunnerTokenRequest request, CancellationToken ct)
     {
         var name = request.Name?.Trim();
@@ -46,33 +50,74 @@ public sealed class RunnerService(SentryVibeDb db, TimeProvider time, ILogger<Ru
             return new ServiceResult<CreatedRunnerToken>.Invalid(new Dictionary<string, string[]> { ["name"] = [$"The name is longer than {MaxTokenNameLength} characters."] });
         }
 
+        string runnerId;
+        if (request.RunnerId is not null)
+        {
+            runnerId = request.RunnerId.Trim();
+            if (!RunnerIds.IsValid(runnerId))
+            {
+                return new ServiceResult<CreatedRunnerToken>.Invalid(new Dictionary<string, string[]> { ["runnerId"] = [RunnerIds.Rule] });
+            }
+        }
+        else
+        {
+            var baseId = RunnerIds.FromName(name);
+            var taken = (await db.RunnerTokens.Where(t => t.RunnerId != null && t.RunnerId.StartsWith(baseId)).Select(t => t.RunnerId!).ToListAsync(ct))
+                .Concat(await db.Runners.Where(r => r.Id.StartsWith(baseId)).Select(r => r.Id).ToListAsync(ct))
+                .ToHashSet(StringComparer.Ordinal);
+            runnerId = FirstFree(baseId, taken);
+        }
+
         var token = TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
         var row = new RunnerToken
         {
             Id = Guid.CreateVersion7(),
             Name = name,
+            RunnerId = runnerId,
             Hash = RunnerToken.HashOf(token),
             Prefix = token[..ShownPrefixLength],
             CreatedAt = time.GetUtcNow(),
         };
         db.RunnerTokens.Add(row);
         await db.SaveChangesAsync(ct);
-        logger.LogInformation("Runner token {TokenId} ({Prefix}…) created for {Name}", row.Id, row.Prefix, row.Name);
-        return new CreatedRunnerToken(row.Id, row.Name, token, row.Prefix, row.CreatedAt);
+        logger.LogInformation("Runner token {TokenId} ({Prefix}…) created for {Name} as runner {RunnerId}", row.Id, row.Prefix, row.Name, runnerId);
+        return new CreatedRunnerToken(row.Id, row.Name, token, row.Prefix, row.CreatedAt, runnerId);
     }
 
-    /// <summary>Revokes a token; the broker refuses it from then on. Revoking twice is harmless.</summary>
+    /// <summary>
+    /// Revokes a token: the broker refuses it from then on, and the replica holding a link made with it closes that link
+    /// on the NOTIFY sent in the same transaction (or, if that is lost, at its next check). Revoking twice is harmless.
+    /// </summary>
     public async Task<bool> RevokeTokenAsync(Guid id, CancellationToken ct)
     {
         var row = await db.RunnerTokens.FirstOrDefaultAsync(t => t.Id == id, ct);
         if (row is null) return false;
         if (row.RevokedAt is null)
         {
-            row.RevokedAt = time.GetUtcNow();
-            await db.SaveChangesAsync(ct);
+            var strategy = db.Database.CreateExecutionStrategy();
+            await strategy.ExecuteAsync(async () =>
+            {
+                await using var tx = await db.Database.BeginTransactionAsync(ct);
+                row.RevokedAt = time.GetUtcNow();
+                await db.SaveChangesAsync(ct);
+                await db.Database.ExecuteSqlAsync($"SELECT pg_notify({SentryVibeDb.RevokedTokensChannel}, {id.ToString()})", ct);
+                await tx.CommitAsync(ct);
+            });
             logger.LogInformation("Runner token {TokenId} ({Prefix}…) revoked", row.Id, row.Prefix);
         }
         return true;
+    }
+
+    /// <summary>The first free of <paramref name="baseId"/>, <c>-2</c>, <c>-3</c> … among <paramref name="taken"/>.</summary>
+    private static string FirstFree(string baseId, IReadOnlySet<string> taken)
+    {
+        if (!taken.Contains(baseId)) return baseId;
+        for (var n = 2; ; n++)
+        {
+            var suffix = "-" + n;
+            var candidate = RunnerIds.FromName(baseId, RunnerIds.MaxLength - suffix.Length) + suffix;
+            if (!taken.Contains(candidate)) return candidate;
+        }
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -72,10 +72,12 @@ public sealed record RunnerView(
     IReadOnlyList<string> Agents,
     string? PreviewProvider);
 
-public sealed record RunnerTokenView(Guid Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt);
+/// <summary><c>RunnerId</c>: the one id the token links as (null for a token made before ids were bound and not used since).</summary>
+public sealed record RunnerTokenView(Guid Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt,
+    string? RunnerId = null);
 
 /// <summary>The only time a runner token is shown.</summary>
-public sealed record CreatedRunnerToken(Guid Id, string Name, string Token, string Prefix, DateTimeOffset CreatedAt);
+public sealed record CreatedRunnerToken(Guid Id, string Name, string Token, string Prefix, DateTimeOffset CreatedAt, string RunnerId);
 
 /// <summary>POST /api/projects. <c>TemplateUrl</c> (a git repository) takes the place of a built-in <c>TemplateId</c>.</summary>
 public sealed record CreateProjectRequest(string? Prompt, string? TemplateId = null, string? RunnerId = null, string? Agent = null, string? Name = null,
@@ -83,4 +85,5 @@ public sealed record CreateProjectRequest(string? Prompt, string? TemplateId = n
 
 public sealed record SendMessageRequest(string? Prompt);
 
-public sealed record CreateRunnerTokenRequest(string? Name);
+/// <summary>POST /api/runners/tokens. Without <c>RunnerId</c> the id is made from the name, unique among tokens and runners.</summary>
+public sealed record CreateRunnerTokenRequest(string? Name, string? RunnerId = null);

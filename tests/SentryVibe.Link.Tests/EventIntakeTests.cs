@@ -18,8 +18,8 @@ public sealed class EventIntakeTests(BrokerEnvironment environment, ITestOutputH
     {
         var project = Guid.NewGuid();
         await Database.ExecuteAsync(_db, """
-            INSERT INTO projects ("Id", "Slug", "Name", "Prompt", "Status", "TemplateId", "Agent", "Todos", "DevServer", "PreviewId", "CostUsd", "Turns", "CreatedAt", "UpdatedAt", "LastEventId")
-            VALUES (@id, @slug, 'Todo', 'Create a todo app', 'pending', 'vite-react', 'none', '[]', '{}', @preview, 0, 0, now(), now(), 0)
+            INSERT INTO projects ("Id", "Slug", "Name", "Prompt", "Status", "TemplateId", "Agent", "Todos", "DevServer", "PreviewId", "CostUsd", "Turns", "CreatedAt", "UpdatedAt", "LastEventId", "RunnerId")
+            VALUES (@id, @slug, 'Todo', 'Create a todo app', 'pending', 'vite-react', 'none', '[]', '{}', @preview, 0, 0, now(), now(), 0, 'replay-intake')
             """, ("id", project), ("slug", "todo-" + project.ToString("N")[..6]), ("preview", project.ToString("N")));
         await using var link = await RawLink.ConnectAsync(environment.Broker.LinkUri);
         await link.HelloAsync("replay-intake");
@@ -67,7 +67,7 @@ public sealed class EventIntakeTests(BrokerEnvironment environment, ITestOutputH
         await Database.MigrateAsync(db);
         var brokerPort = PostgresCluster.FreePort();
         var home = Path.Combine(root, "runner");
-        var project = Guid.NewGuid();
+        var (project, _) = await Projects.CreateAsync(db, "killer"); // a runner reports only on projects assigned to it
         async Task<long> Stored() => await Database.ScalarAsync<long>(db, """SELECT count(*) FROM events WHERE "RunnerId" = 'killer'""");
         async Task StoredAtLeast(long n, string what) =>
             await Eventually.WaitAsync(async () => await Stored() >= n, TimeSpan.FromSeconds(60), what, TimeSpan.FromMilliseconds(200));

@@ -34,6 +34,7 @@ public static class Paths
     private static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
 
     public static string BrokerDll => Path.Combine(RepoRoot, "Broker", "bin", Configuration, "net10.0", "SentryVibe.Broker.dll");
+    public static string RunnerDll => Path.Combine(RepoRoot, "Runner", "bin", Configuration, "net10.0", "sentryvibe-runner.dll");
     public static string EmitterDll => Path.Combine(RepoRoot, "tests", "SentryVibe.Link.Emitter", "bin", Configuration, "net10.0", "SentryVibe.Link.Emitter.dll");
 
     public static string TempDirectory(string prefix)
@@ -128,6 +129,7 @@ public class ChildProcess : IAsyncDisposable
     public string Name { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
     public bool HasExited => _process?.HasExited ?? true;
+    public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
     public event Action<string>? Line;
 
     protected void Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment)
@@ -196,11 +198,19 @@ public sealed class BrokerProcess : ChildProcess
             ["Broker__PreviewDomain"] = previewDomain ?? "",
         });
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        await SentryVibe.Testing.Eventually.WaitAsync(async () =>
+        try
         {
-            if (broker.HasExited) throw new InvalidOperationException("The broker exited:\n" + broker.Output);
-            return (await http.GetAsync($"http://127.0.0.1:{broker.Port}/alive")).StatusCode == HttpStatusCode.OK;
-        }, TimeSpan.FromSeconds(30), $"the broker to listen on {broker.Port}", TimeSpan.FromMilliseconds(100));
+            await SentryVibe.Testing.Eventually.WaitAsync(async () =>
+            {
+                if (broker.HasExited) throw new InvalidOperationException("The broker exited:\n" + broker.Output);
+                return (await http.GetAsync($"http://127.0.0.1:{broker.Port}/alive")).StatusCode == HttpStatusCode.OK;
+            }, TimeSpan.FromSeconds(30), $"the broker to listen on {broker.Port}", TimeSpan.FromMilliseconds(100));
+        }
+        catch
+        {
+            await broker.DisposeAsync(); // a broker that never became healthy must not outlive the test
+            throw;
+        }
         return broker;
     }
 }

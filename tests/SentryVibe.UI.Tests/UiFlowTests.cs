@@ -190,6 +190,8 @@ public sealed class UiFlowTests(UiFixture ui)
         await page.GetByRole(AriaRole.Button, new() { Name = "Create token" }).ClickAsync();
         var command = page.Locator("#runner-command");
         await Expect(command).ToContainTextAsync($"sentryvibe-runner run --broker {UiWebFactory.BrokerUrl} --token svr_");
+        await Expect(command).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"--token svr_\S+ --id build-box(-\d+)?$"));
+        await Expect(page.Locator("#created-runner-id")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^build-box(-\d+)?$"));
         await UiFixture.ShotAsync(page, "08-runners-token");
 
         var row = page.Locator("tr", new() { HasText = "build-box" });

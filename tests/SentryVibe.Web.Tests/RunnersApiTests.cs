@@ -55,6 +55,83 @@ public sealed class RunnersApiTests(PostgresFixture postgres, WebAppFixture fixt
     }
 
     [Fact]
+    public async Task A_created_token_is_bound_to_a_runner_id_made_from_its_name_unless_one_is_given()
+    {
+        var name = "Laptop " + Guid.NewGuid().ToString("N")[..6];
+        var slug = RunnerIds.FromName(name);
+        using var client = Api();
+
+        var first = await JsonAsync(await client.PostAsJsonAsync("/api/runners/tokens", new { name }));
+        var second = await JsonAsync(await client.PostAsJsonAsync("/api/runners/tokens", new { name }));
+        var rotated = await JsonAsync(await client.PostAsJsonAsync("/api/runners/tokens", new { name = "replacement", runnerId = slug }));
+
+        Assert.Equal(slug, first.GetProperty("runnerId").GetString());
+        Assert.Equal(slug + "-2", second.GetProperty("runnerId").GetString());
+        Assert.Equal(slug, rotated.GetProperty("runnerId").GetString());
+        await using var db = Db();
+        Assert.Equal(slug, (await db.RunnerTokens.SingleAsync(t => t.Id == first.GetProperty("id").GetGuid())).RunnerId);
+        var listed = (await JsonAsync(await client.GetAsync("/api/runners/tokens"))).EnumerateArray()
+            .Single(t => t.GetProperty("id").GetGuid() == second.GetProperty("id").GetGuid());
+        Assert.Equal(slug + "-2", listed.GetProperty("runnerId").GetString());
+    }
+
+    [Fact]
+    public async Task A_name_made_id_never_takes_the_id_of_a_runner_that_already_linked()
+    {
+        var id = "box-" + Guid.NewGuid().ToString("N")[..6];
+        await AddRunnerAsync(id, online: true, DateTimeOffset.UtcNow);
+        using var client = Api();
+
+        var created = await JsonAsync(await client.PostAsJsonAsync("/api/runners/tokens", new { name = id }));
+
+        Assert.Equal(id + "-2", created.GetProperty("runnerId").GetString());
+    }
+
+    [Theory]
+    [InlineData("../etc")]
+    [InlineData("-rf")]
+    [InlineData("two words")]
+    [InlineData("")]
+    [InlineData("laptöp")]
+    [InlineData("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    public async Task A_bad_runner_id_is_a_400_problem_and_makes_no_token(string runnerId)
+    {
+        var before = await CountAsync("runner_tokens");
+        using var client = Api();
+
+        using var response = await client.PostAsJsonAsync("/api/runners/tokens", new { name = "box", runnerId });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var errors = (await JsonAsync(response)).GetProperty("errors");
+        Assert.Equal(RunnerIds.Rule, errors.GetProperty("runnerId")[0].GetString());
+        Assert.Equal(before, await CountAsync("runner_tokens"));
+    }
+
+    [Fact]
+    public async Task Revoking_a_token_tells_the_brokers_at_once()
+    {
+        using var client = Api();
+        var created = await JsonAsync(await client.PostAsJsonAsync("/api/runners/tokens", new { name = "to-revoke" }));
+        var id = created.GetProperty("id").GetGuid();
+        await using var listener = new NpgsqlConnection(ConnectionString);
+        await listener.OpenAsync();
+        var heard = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        listener.Notification += (_, e) => heard.TrySetResult(e.Payload);
+        await using (var listen = new NpgsqlCommand($"LISTEN {SentryVibe.Data.SentryVibeDb.RevokedTokensChannel}", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+        var waiting = listener.WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var revoke = await client.DeleteAsync($"/api/runners/tokens/{id}");
+        await waiting;
+
+        Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        Assert.Equal(id.ToString(), await heard.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task A_token_needs_a_name()
     {
         var before = await CountAsync("runner_tokens");
