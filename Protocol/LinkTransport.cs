@@ -29,6 +29,7 @@ public static class LinkCloseReasons
     public const string HeartbeatTimeout = "no heartbeat within the allowed time";
     public const string MalformedInput = "malformed input";
     public const string ShuttingDown = "broker shutting down";
+    public const string HelloOverLimits = "Hello field over its limit";
 }
 
 public static class LinkTransport
