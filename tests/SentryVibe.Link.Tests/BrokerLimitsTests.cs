@@ -315,7 +315,7 @@ public sealed class PreviewChannelCapTests(PostgresFixture postgres) : IAsyncLif
         // Many more than either cap, each on a channel that closes after it (or that the runner refuses): a slot kept
         // by any of them would turn later ones into 503s.
         var outcomes = new System.Collections.Concurrent.ConcurrentBag<string>();
-        await Parallel.ForEachAsync(Enumerable.Range(0, 60), new ParallelOptions { MaxDegreeOfParallelism = PerPreview }, async (i, _) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, 60), new ParallelOptions { MaxDegreeOfParallelism = PerPreview - 1 }, async (i, _) =>
         {
             var (preview, path) = (i % 3) switch { 0 => ("busy", "/close"), 1 => ("calm", "/close"), _ => ("refused", "/") };
             using var response = await GetAsync(http, preview, path);
