@@ -34,6 +34,7 @@ public static class LinkCloseReasons
     public const string ShuttingDown = "broker shutting down";
     public const string IdentityRefused = "runner token not valid for this runner id";
     public const string TokenRevoked = "runner token revoked";
+    public const string HelloOverLimits = "Hello field over its limit";
 }
 
 public static class LinkTransport

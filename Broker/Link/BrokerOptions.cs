@@ -35,6 +35,18 @@ public sealed class BrokerOptions
     /// <summary>Heartbeat calls a runner may make per second (burst 10).</summary>
     public int HeartbeatsPerSecond { get; set; } = 2;
 
+    /// <summary>Preview lookups (found or not) kept for a second; past this many entries the misses and the oldest go first.</summary>
+    public int PreviewTargetCacheSize { get; set; } = 4096;
+
+    /// <summary>
+    /// Preview connections (mux channels) open at once for one preview. A page load takes about 7 (a browser opens at
+    /// most 6 HTTP/1.1 connections per host, plus the HMR WebSocket); the rest is room for several tabs.
+    /// </summary>
+    public int MaxPreviewChannelsPerPreview { get; set; } = 64;
+
+    /// <summary>Preview connections (mux channels) open at once over one runner's link, all its previews together.</summary>
+    public int MaxPreviewChannelsPerRunner { get; set; } = 256;
+
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long the broker waits for a runner to acknowledge a command before trying again on its next connection.</summary>

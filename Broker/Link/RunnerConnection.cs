@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using System.Threading.RateLimiting;
 using Nerdbank.Streams;
 using Npgsql;
+using SentryVibe.Broker.Previews;
 using SentryVibe.Protocol;
 using StreamJsonRpc;
 
@@ -27,10 +28,11 @@ public sealed class RunnerConnection : IAsyncDisposable
     private readonly TokenBucketRateLimiter _heartbeatLimiter;
     private MultiplexingStream? _mux;
     private JsonRpc? _rpc;
-    private int _helloState; // 0: none, 1: in progress, 2: done
+    private int _helloState; // 0: none, 1: in progress, 2: done, 3: refused
     private long _lastHeard = Environment.TickCount64;
     private Task _delivery = Task.CompletedTask;
     private long _committedSeq;
+    private int _previewChannels;
 
     public RunnerConnection(WebSocket socket, LinkServices services, string? remote, RunnerCredential? credential = null, string previewScheme = "http")
     {
@@ -146,25 +148,50 @@ public sealed class RunnerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Preview channels open over this link now.</summary>
+    public int OpenPreviewChannels => Volatile.Read(ref _previewChannels);
+
     /// <summary>
     /// Opens a preview channel to the project's dev server on the runner (the runner checks it has one) and returns it as a
-    /// stream: what the preview relay forwards an HTTP or WebSocket connection over.
+    /// stream: what the preview relay forwards an HTTP or WebSocket connection over. At most
+    /// <see cref="BrokerOptions.MaxPreviewChannelsPerRunner"/> are open at once (else <see cref="PreviewChannelLimitException"/>).
+    /// <paramref name="slot"/> is given back exactly once: when the channel closes, or at once when none was opened.
     /// </summary>
-    public async Task<Stream> OpenPreviewStreamAsync(Guid projectId, CancellationToken cancellationToken)
+    public async Task<Stream> OpenPreviewStreamAsync(Guid projectId, PreviewChannelSlot slot, CancellationToken cancellationToken)
     {
-        if (_mux is null || Runner is null || !IsReady) throw new InvalidOperationException("The runner's link is not ready.");
-        var name = LinkProtocol.PreviewChannel(Guid.NewGuid());
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closed.Token);
-        var offer = _mux.OfferChannelAsync(name, cts.Token);
-        var ack = await Runner.OpenPreviewChannelAsync(new OpenPreviewChannel(projectId, name), cts.Token);
-        if (!ack.Accepted)
+        var opened = false;
+        try
         {
-            await cts.CancelAsync();
-            try { await offer; } catch (OperationCanceledException) { }
-            throw new InvalidOperationException(ack.Error ?? "The runner refused the preview channel.");
+            if (_mux is null || Runner is null || !IsReady) throw new InvalidOperationException("The runner's link is not ready.");
+            var limit = _services.Options.MaxPreviewChannelsPerRunner;
+            if (Interlocked.Increment(ref _previewChannels) > limit)
+            {
+                Interlocked.Decrement(ref _previewChannels);
+                throw new PreviewChannelLimitException("runner", limit);
+            }
+            slot.Add(() => Interlocked.Decrement(ref _previewChannels));
+
+            var name = LinkProtocol.PreviewChannel(Guid.NewGuid());
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closed.Token);
+            var offer = _mux.OfferChannelAsync(name, cts.Token);
+            var ack = await Runner.OpenPreviewChannelAsync(new OpenPreviewChannel(projectId, name), cts.Token);
+            if (!ack.Accepted)
+            {
+                await cts.CancelAsync();
+                try { await offer; } catch (OperationCanceledException) { }
+                throw new InvalidOperationException(ack.Error ?? "The runner refused the preview channel.");
+            }
+            var channel = await offer;
+            // The forwarder disposing the stream gives the slot back; so does the channel ending first (the link dropped).
+            _ = channel.Completion.ContinueWith(static (_, state) => ((PreviewChannelSlot)state!).Dispose(), slot,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            opened = true;
+            return new PreviewChannelStream(channel.AsStream(), slot);
         }
-        var channel = await offer;
-        return channel.AsStream();
+        finally
+        {
+            if (!opened) slot.Dispose();
+        }
     }
 
     private async Task EnforceHelloDeadlineAsync(CancellationToken ct)
@@ -180,6 +207,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     internal async Task<HelloReply> HelloAsync(RunnerHello hello, CancellationToken cancellationToken)
     {
         Heard();
+        RefuseHelloOverLimits(hello);
         if (hello is null) throw Error(LinkErrorCodes.InvalidRequest, "Hello needs a body.");
         if (hello.ProtocolVersion != LinkProtocol.Version)
         {
@@ -241,6 +269,16 @@ public sealed class RunnerConnection : IAsyncDisposable
         WakeDelivery();
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
             (int)LinkProtocol.HeartbeatInterval.TotalSeconds);
+    }
+
+    /// <summary>A Hello field over its bound (Protocol's <see cref="LinkLimits"/>) is refused before anything is written; the link closes.</summary>
+    private void RefuseHelloOverLimits(RunnerHello? hello)
+    {
+        if (hello is null || LinkLimits.Check(hello) is not { } problem) return;
+        _logger.LogWarning("Refusing a Hello from {Remote}: {Problem}", _remote, problem);
+        Interlocked.CompareExchange(ref _helloState, 3, 0); // 3: refused, so no second Hello slips in before the close
+        _ = CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloOverLimits);
+        throw Error(LinkErrorCodes.InvalidRequest, problem);
     }
 
     internal async Task<EventAck> PublishEventsAsync(EventBatch batch, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Options;
 using SentryVibe.Broker.Link;
 using SentryVibe.Protocol;
 using Yarp.ReverseProxy.Forwarder;
@@ -26,10 +27,14 @@ public sealed class PreviewRelay
     private readonly ILogger<PreviewRelay> _logger;
     private readonly HttpMessageInvoker _overLink;
     private readonly HttpMessageInvoker _toReplica;
+    private readonly IOptionsMonitor<BrokerOptions> _options;
+    private readonly PreviewChannelCounts _channels = new();
 
-    public PreviewRelay(IHttpForwarder forwarder, PreviewTargetStore targets, RunnerConnectionRegistry registry, BrokerIdentity identity, ILogger<PreviewRelay> logger)
+    public PreviewRelay(IHttpForwarder forwarder, PreviewTargetStore targets, RunnerConnectionRegistry registry, BrokerIdentity identity,
+        IOptionsMonitor<BrokerOptions> options, ILogger<PreviewRelay> logger)
     {
         _forwarder = forwarder;
+        _options = options;
         _targets = targets;
         _registry = registry;
         _identity = identity;
@@ -56,6 +61,12 @@ public sealed class PreviewRelay
             ConnectTimeout = TimeSpan.FromSeconds(10),
         });
     }
+
+    /// <summary>Seconds a refused request is told to wait (the page's own refresh is as long).</summary>
+    public const int RetryAfterSeconds = 3;
+
+    /// <summary>Preview channels open through this replica now, all previews together.</summary>
+    public int OpenChannels => _channels.Total;
 
     public bool IsPreviewRequest(HttpContext context, out string previewId) =>
         PreviewHost.TryParse(context.Request.Host.Value, _identity.PreviewDomain, out previewId);
@@ -104,11 +115,23 @@ public sealed class PreviewRelay
         }
 
         var port = target.Port!.Value;
-        context.Items[TargetKey.Key] = new ChannelTarget(connection, target.ProjectId, port);
+        context.Items[TargetKey.Key] = new ChannelTarget(connection, previewId, target.ProjectId, port);
         var error = await _forwarder.SendAsync(context, $"http://{previewId}.relay:{port}/", _overLink, ForwarderRequestConfig.Empty, LinkTransformer.Instance);
         if (error != ForwarderError.None)
         {
-            var message = context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message;
+            var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+            if (LimitIn(exception) is { } limit)
+            {
+                _logger.LogDebug("Preview {PreviewId} refused a connection: {Message}", previewId, limit.Message);
+                if (!context.Response.HasStarted)
+                {
+                    context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    await PreviewPages.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Too many connections",
+                        $"{limit.Message} Close some of its tabs or wait a moment; this page tries again.");
+                }
+                return;
+            }
+            var message = exception?.Message;
             _logger.LogInformation("Preview {PreviewId} unreachable: {Error} {Message}", previewId, error, message);
             if (!context.Response.HasStarted)
             {
@@ -136,16 +159,32 @@ public sealed class PreviewRelay
         }
     }
 
-    private static async ValueTask<Stream> OpenChannelAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// Each new pooled connection of the forwarder is one mux channel, counted against the caps of its preview and of its
+    /// runner until it closes; over a cap the request fails with <see cref="PreviewChannelLimitException"/> (503).
+    /// </summary>
+    private async ValueTask<Stream> OpenChannelAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         if (!context.InitialRequestMessage.Options.TryGetValue(TargetKey, out var target))
         {
             throw new HttpRequestException("Preview request without a target.");
         }
-        return await target.Connection.OpenPreviewStreamAsync(target.ProjectId, cancellationToken);
+        var limit = _options.CurrentValue.MaxPreviewChannelsPerPreview;
+        if (!_channels.TryTake(target.PreviewId, limit)) throw new PreviewChannelLimitException("preview", limit);
+        var slot = new PreviewChannelSlot(() => _channels.Release(target.PreviewId));
+        return await target.Connection.OpenPreviewStreamAsync(target.ProjectId, slot, cancellationToken);
     }
 
-    private sealed record ChannelTarget(RunnerConnection Connection, Guid ProjectId, int Port);
+    private static PreviewChannelLimitException? LimitIn(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is PreviewChannelLimitException limit) return limit;
+        }
+        return null;
+    }
+
+    private sealed record ChannelTarget(RunnerConnection Connection, string PreviewId, Guid ProjectId, int Port);
 
     /// <summary>
     /// Host and Origin become the dev server's own (<c>localhost:port</c>), so Vite and Next accept the request without
@@ -207,9 +246,9 @@ public static class PreviewRelayExtensions
         // Registered after Kestrel's own factory, so Kestrel takes this one: relayed downloads arrive in 64 KiB reads.
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         builder.Services.AddHttpForwarder();
-        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<PreviewTargetStore>();
         builder.Services.AddSingleton<PreviewRelay>();
+        builder.Services.AddSingleton<PreviewMetrics>();
         return builder;
     }
 
@@ -217,6 +256,7 @@ public static class PreviewRelayExtensions
     public static IApplicationBuilder UsePreviewRelay(this IApplicationBuilder app)
     {
         var relay = app.ApplicationServices.GetRequiredService<PreviewRelay>();
+        app.ApplicationServices.GetRequiredService<PreviewMetrics>();
         return app.Use(async (context, next) =>
         {
             if (relay.IsPreviewRequest(context, out var previewId))

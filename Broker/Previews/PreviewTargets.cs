@@ -1,4 +1,7 @@
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using SentryVibe.Broker.Link;
 using SentryVibe.Data;
 using SentryVibe.Protocol;
 
@@ -19,17 +22,34 @@ public sealed record PreviewTarget(
     string? RunnerBrokerId,
     string? RunnerBrokerAddress);
 
-/// <summary>Looks preview ids up in the projects table (a cache of a second keeps a page's many requests cheap).</summary>
-public sealed class PreviewTargetStore(NpgsqlDataSource db, TimeProvider clock)
+/// <summary>
+/// Looks preview ids up in the projects table. A label that is not shaped like a preview id (<see cref="PreviewUrls.IsPreviewId"/>)
+/// names no preview and costs no query. Answers, found or not, are kept for a second so a page's many requests are
+/// cheap, in a cache of at most <see cref="BrokerOptions.PreviewTargetCacheSize"/> entries: random hosts can neither
+/// grow it nor push out real previews for long (misses go first). See docs/runner-protocol.md.
+/// </summary>
+public sealed class PreviewTargetStore(NpgsqlDataSource db, IOptions<BrokerOptions> options) : IDisposable
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (PreviewTarget? Target, DateTimeOffset At)> _cache = new();
+    private readonly MemoryCache _cache = new(new MemoryCacheOptions
+    {
+        SizeLimit = Math.Max(1, options.Value.PreviewTargetCacheSize),
+        ExpirationScanFrequency = CacheFor,
+    });
+    private long _lookups;
+
+    /// <summary>Entries in the cache now (each counts 1 against the size limit).</summary>
+    public int CachedCount => _cache.Count;
+
+    /// <summary>Database lookups made since start.</summary>
+    public long Lookups => Interlocked.Read(ref _lookups);
 
     public async Task<PreviewTarget?> FindAsync(string previewId, CancellationToken cancellationToken)
     {
-        var now = clock.GetUtcNow();
-        if (_cache.TryGetValue(previewId, out var hit) && now - hit.At < CacheFor) return hit.Target;
+        if (!PreviewUrls.IsPreviewId(previewId)) return null;
+        if (_cache.TryGetValue(previewId, out Cached? hit) && hit is not null) return hit.Target;
 
+        Interlocked.Increment(ref _lookups);
         await using var command = db.CreateCommand("""
             SELECT p."Id", p."Name", p."RunnerId", p."DevServer"::text, r."Status", r."BrokerId", r."BrokerAddress"
             FROM projects p LEFT JOIN runners r ON r."Id" = p."RunnerId"
@@ -51,7 +71,17 @@ public sealed class PreviewTargetStore(NpgsqlDataSource db, TimeProvider clock)
                     reader.IsDBNull(6) ? null : reader.GetString(6));
             }
         }
-        _cache[previewId] = (target, now);
+        _cache.Set(previewId, new Cached(target), new MemoryCacheEntryOptions
+        {
+            Size = 1,
+            AbsoluteExpirationRelativeToNow = CacheFor,
+            // Over the limit, compaction removes low priority first: a flood of random ids evicts its own misses.
+            Priority = target is null ? CacheItemPriority.Low : CacheItemPriority.Normal,
+        });
         return target;
     }
+
+    public void Dispose() => _cache.Dispose();
+
+    private sealed record Cached(PreviewTarget? Target);
 }

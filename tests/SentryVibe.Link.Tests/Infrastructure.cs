@@ -130,6 +130,7 @@ public class ChildProcess : IAsyncDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
     public bool HasExited => _process?.HasExited ?? true;
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
+    public int ProcessId => _process?.Id ?? 0;
     public event Action<string>? Line;
 
     protected void Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment)
@@ -182,10 +183,11 @@ public sealed class BrokerProcess : ChildProcess
     public string Id { get; }
     public Uri LinkUri => new($"ws://127.0.0.1:{Port}{LinkProtocol.RunnerPath}");
 
-    public static async Task<BrokerProcess> StartAsync(string connectionString, int? port = null, string? id = null, string? previewDomain = null)
+    public static async Task<BrokerProcess> StartAsync(string connectionString, int? port = null, string? id = null, string? previewDomain = null,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         var broker = new BrokerProcess(port ?? PostgresCluster.FreePort(), id ?? "broker-" + Guid.NewGuid().ToString("N")[..6]);
-        broker.Start("dotnet", [Paths.BrokerDll], new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__sentryvibe"] = connectionString,
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{broker.Port}",
@@ -196,7 +198,9 @@ public sealed class BrokerProcess : ChildProcess
             ["Logging__LogLevel__SentryVibe"] = "Information",
             ["DOTNET_gcServer"] = "0",
             ["Broker__PreviewDomain"] = previewDomain ?? "",
-        });
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) environment[key] = value;
+        broker.Start("dotnet", [Paths.BrokerDll], environment);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         try
         {
