@@ -21,10 +21,11 @@ public sealed record SandboxStatus(string? Bubblewrap, string? ClaudeCode)
     public static string NotSandboxed(string why) => $"agent not sandboxed: {why}";
 }
 
-/// <summary>Runs the probe once per process (it starts a process) and keeps the answer.</summary>
-public sealed class AgentSandbox
+/// <summary>Runs the probe once (it starts a process) and keeps the answer.</summary>
+/// <param name="pathVariable">Where to look for bwrap and socat; default the runner's PATH, which its children get too.</param>
+public sealed class AgentSandbox(string? pathVariable = null)
 {
-    private readonly Lazy<SandboxStatus> _status = new(() => Probe());
+    private readonly Lazy<SandboxStatus> _status = new(() => Probe(pathVariable));
 
     public SandboxStatus Status => _status.Value;
 
@@ -57,15 +58,17 @@ public sealed class AgentSandbox
         return new SandboxStatus(bubblewrap, bubblewrap ?? socat);
     }
 
-    /// <summary>The argument list that runs <paramref name="command"/> under bwrap: all read-only but <paramref name="writable"/> and a private /tmp.</summary>
-    public static IReadOnlyList<string> BubblewrapArguments(string writable, IReadOnlyList<string> command) =>
+    /// <summary>
+    /// The argument list that runs <paramref name="command"/> under bwrap in <paramref name="workingDirectory"/>:
+    /// the whole file system read-only but the <paramref name="writable"/> folders, its own /dev, /proc and pids.
+    /// </summary>
+    public static IReadOnlyList<string> BubblewrapArguments(IReadOnlyList<string> writable, string workingDirectory, IReadOnlyList<string> command) =>
     [
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",
-        "--bind", writable, writable,
-        "--chdir", writable,
+        .. writable.SelectMany(w => new[] { "--bind", w, w }),
+        "--chdir", workingDirectory,
         "--unshare-pid",
         "--die-with-parent",
         "--new-session",
@@ -82,7 +85,7 @@ public sealed class AgentSandbox
             var inside = Path.Join(folder, "inside", "written");
             var outside = Path.Join(folder, "outside");
             var start = new ProcessStartInfo(bwrap) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in BubblewrapArguments(Path.Join(folder, "inside"), ["/bin/sh", "-c", $"touch '{inside}'; touch '{outside}' 2>/dev/null; exit 0"]))
+            foreach (var a in BubblewrapArguments([Path.Join(folder, "inside")], Path.Join(folder, "inside"), ["/bin/sh", "-c", $"touch '{inside}'; touch '{outside}' 2>/dev/null; exit 0"]))
             {
                 start.ArgumentList.Add(a);
             }

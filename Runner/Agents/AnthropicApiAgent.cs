@@ -193,6 +193,7 @@ public sealed class AnthropicApiAgent(
         }
         var output = new StringBuilder();
         var set = new Dictionary<string, string?>();
+        string? scratch = null;
         Command command;
         if (OperatingSystem.IsWindows())
         {
@@ -200,21 +201,40 @@ public sealed class AnthropicApiAgent(
         }
         else if (NotSandboxed() is null && DevServers.ExecutableLocator.Find("bwrap") is { } bwrap)
         {
-            command = Cli.Wrap(bwrap).WithArguments(AgentSandbox.BubblewrapArguments(projectPath, ["/bin/sh", "-c", commandLine]));
-            // The home is read-only in there: npm keeps its cache in the sandbox's own /tmp.
-            set["npm_config_cache"] = "/tmp/.npm";
-            set["TMPDIR"] = "/tmp";
+            // Writable in there: the project and a scratch folder of this command (its TMPDIR and npm's cache, as the
+            // home is read-only). Everything else, /tmp included, is read-only.
+            scratch = OwnerOnly.Directory(Path.Join(Path.GetTempPath(), "sentryvibe-shell-" + Guid.NewGuid().ToString("N")[..12]));
+            command = Cli.Wrap(bwrap).WithArguments(AgentSandbox.BubblewrapArguments([projectPath, scratch], projectPath, ["/bin/sh", "-c", commandLine]));
+            set["TMPDIR"] = scratch;
+            set["npm_config_cache"] = Path.Join(scratch, "npm-cache");
         }
         else
         {
             command = Cli.Wrap("/bin/sh").WithArguments(["-c", commandLine]);
         }
-        var outcome = await CliProcess.RunAsync(
-            command.WithWorkingDirectory(projectPath).WithStandardInputPipe(PipeSource.Null).WithEnvironmentVariables(_environment.For(set: set)),
-            line => { Append(output, line); return ValueTask.CompletedTask; },
-            line => { Append(output, line); return ValueTask.CompletedTask; },
-            options.Value.Anthropic.CommandTimeout,
-            cancellationToken);
+        ProcessOutcome outcome;
+        try
+        {
+            outcome = await CliProcess.RunAsync(
+                command.WithWorkingDirectory(projectPath).WithStandardInputPipe(PipeSource.Null).WithEnvironmentVariables(_environment.For(set: set)),
+                line => { Append(output, line); return ValueTask.CompletedTask; },
+                line => { Append(output, line); return ValueTask.CompletedTask; },
+                options.Value.Anthropic.CommandTimeout,
+                cancellationToken);
+        }
+        finally
+        {
+            if (scratch is not null)
+            {
+                try
+                {
+                    Build.FileSystem.DeleteDirectory(scratch);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+        }
         cancellationToken.ThrowIfCancellationRequested();
         if (outcome.TimedOut)
         {

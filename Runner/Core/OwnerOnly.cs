@@ -1,7 +1,7 @@
 // Everything the runner keeps under SENTRYVIBE_HOME (tokens, the outbox of build events, agent sessions, the install
 // cache) is its owner's alone: folders 0700 and files 0600 whatever the umask, and folders an older version made
-// with looser modes are tightened when used (docs/security.md). The AppHost has a twin of this small helper
-// (AppHost/Contract/OwnerOnly.cs): the two share no library that may hold file-system code.
+// with looser modes are tightened when used (docs/security.md). The AppHost applies the same rule to its own files
+// (AppHost/Contract/SentryVibeHome.cs): the two share no library that may hold file-system code.
 namespace SentryVibe.Runner.Core;
 
 public static class OwnerOnly
@@ -31,9 +31,16 @@ public static class OwnerOnly
         {
             System.IO.Directory.CreateDirectory(p, FolderMode); // the umask may clear bits, never add them
         }
-        Tighten(path, FolderMode);
+        // Read and write go for group and others; traverse bits an existing folder has stay: a root AppHost lets its
+        // Postgres service user reach the data folder under the home through them (AppHost/LocalPostgres).
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & Looser) != 0)
+        {
+            File.SetUnixFileMode(path, File.GetUnixFileMode(path) & ~Looser);
+        }
         return path;
     }
+
+    private const UnixFileMode Looser = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
 
     /// <summary>Options that create a file as 0600 (the mode is set again after opening: the umask may not add bits, but the file may exist).</summary>
     public static FileStreamOptions Create(FileMode mode = System.IO.FileMode.Create, FileAccess access = FileAccess.Write, FileShare share = FileShare.Read, int bufferSize = 4096)
