@@ -113,6 +113,35 @@ public sealed class AgentConfinementTests(ITestOutputHelper output) : IAsyncLife
     }
 
     [Fact]
+    public async Task The_build_check_sees_none_of_the_runners_secrets()
+    {
+        await _runner.DisposeAsync();
+        _runner = RunnerHarness.Create(new Dictionary<string, string?>
+        {
+            ["Agents:AnthropicBaseUrl"] = _model.BaseUrl,
+            ["Agents:AnthropicApiKey"] = "sk-test",
+            ["Build:VerifyBuild"] = "true",
+        });
+        var command = Build("check-env", AgentNames.Anthropic);
+        // The template's build check is `npm run build`: the agent makes it print the environment it runs in.
+        _model
+            .Enqueue(
+                ToolUse("write_file", new { path = "package.json", content = """{ "name": "check-env", "private": true, "scripts": { "build": "env | sort > check-env.txt" } }""" }),
+                ToolUse("write_file", new { path = "node_modules/.installed", content = "" }))
+            .EnqueueText("Ready for the check.");
+
+        await _runner.AcceptAsync(command);
+        var events = await _runner.Events.WaitForEndAsync(command.ProjectId, Timeout);
+
+        Assert.Contains(events.OfType<BuildLog>(), l => l.Message == "The build check passed.");
+        var env = File.ReadAllText(Path.Join(_runner.ProjectPath("check-env"), "check-env.txt"));
+        Assert.Empty(PlantedSecrets.FoundIn(env));
+        Assert.DoesNotContain("sk-test", env);
+        Assert.Contains("\nCI=1", "\n" + env);
+        Assert.Contains("\nPATH=", "\n" + env);
+    }
+
+    [Fact]
     public async Task A_build_says_plainly_when_the_agent_cannot_be_sandboxed()
     {
         RequireClaude();
