@@ -36,7 +36,7 @@ public sealed class SentryVibeHome
         var directory = configuration["SENTRYVIBE_HOME"] is { Length: > 0 } configured
             ? Path.GetFullPath(configured)
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".sentryvibe");
-        System.IO.Directory.CreateDirectory(directory);
+        CreatePrivateDirectory(directory);
 
         var brokerPort = Port(configuration, "SentryVibe:BrokerPort", DefaultBrokerPort);
         return new SentryVibeHome(directory)
@@ -55,11 +55,37 @@ public sealed class SentryVibeHome
     private static string Secret(string directory, string name)
     {
         var path = Path.Combine(directory, name);
-        if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: >= 32 } existing) return existing;
+        if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: >= 32 } existing)
+        {
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // an older version may have left it looser
+            return existing;
+        }
 
         var value = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         WritePrivate(path, value + "\n");
         return value;
+    }
+
+    /// <summary>
+    /// Creates the home as 0700 whatever the umask, or takes read and write away from group and others on one made
+    /// looser before (docs/security.md). Traverse bits stay: a root AppHost lets its Postgres service user reach the
+    /// data folder through them (LocalPostgres/PostgresCluster.cs). The runner applies the same rule to what it
+    /// keeps here (Runner/Core/OwnerOnly.cs); the two share no library for file-system code.
+    /// </summary>
+    public static void CreatePrivateDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            System.IO.Directory.CreateDirectory(directory);
+            return;
+        }
+        if (!System.IO.Directory.Exists(directory))
+        {
+            System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        const UnixFileMode looser = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+        var mode = File.GetUnixFileMode(directory);
+        if ((mode & looser) != 0) File.SetUnixFileMode(directory, mode & ~looser);
     }
 
     /// <summary>Writes a file with mode 600 (atomically: readers never see it half written or world-readable).</summary>

@@ -33,6 +33,24 @@ public sealed class AgentOptions
 
     /// <summary>Extra environment variables for agent processes.</summary>
     public Dictionary<string, string> Environment { get; set; } = [];
+
+    public AgentSandboxOptions Sandbox { get; set; } = new();
+}
+
+/// <summary>
+/// How agents' shells are confined (section "Agents:Sandbox"): Claude Code's own sandbox for claude-code, bubblewrap
+/// for the anthropic agent's shell, Codex's <see cref="CodexOptions.Sandbox"/> for codex. See docs/security.md.
+/// </summary>
+public sealed class AgentSandboxOptions
+{
+    /// <summary>False runs agents' shells unconfined (the build log and the runner's status say so).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Hosts the claude-code shell may reach (npm's registry, for installs); other hosts are refused.</summary>
+    public List<string> AllowedDomains { get; set; } = ["registry.npmjs.org"];
+
+    /// <summary>Folders outside the project the claude-code shell may write besides its own temp folder (npm's cache).</summary>
+    public List<string> AllowWrite { get; set; } = ["~/.npm"];
 }
 
 public sealed class ClaudeCodeOptions

@@ -7,17 +7,27 @@ using Anthropic.Models.Messages;
 using CliWrap;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
 using SentryVibe.Runner.Workspace;
 
 namespace SentryVibe.Runner.Agents;
 
 /// <summary>
 /// The Anthropic Messages API through the official SDK with a small tool loop: read_file, write_file, list_files
-/// (confined to the project through <see cref="ProjectWorkspace"/>) and run_command (with a timeout).
-/// The conversation is the session: kept as JSON under <c>$SENTRYVIBE_HOME/sessions</c> so follow-ups continue it.
+/// (confined to the project through <see cref="ProjectWorkspace"/>) and run_command (with a timeout, inside
+/// bubblewrap: the project folder writable, the rest read-only, a private /tmp; with the allow-listed environment and
+/// no API key). The conversation is the session: kept as JSON under <c>$SENTRYVIBE_HOME/sessions</c> so follow-ups continue it.
 /// </summary>
-public sealed class AnthropicApiAgent(IOptions<AgentOptions> options, IOptions<WorkspaceOptions> workspaceOptions, ProjectWorkspace workspace) : IAgent
+public sealed class AnthropicApiAgent(
+    IOptions<AgentOptions> options,
+    IOptions<WorkspaceOptions> workspaceOptions,
+    ProjectWorkspace workspace,
+    AgentSandbox? sandbox = null,
+    ChildEnvironment? environment = null) : IAgent
 {
+    private readonly AgentSandbox _sandbox = sandbox ?? new AgentSandbox();
+    private readonly ChildEnvironment _environment = environment ?? ChildEnvironment.Default;
+
     private const int MaxToolOutput = 12_000;
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> SessionLocks = new();
 
@@ -27,6 +37,9 @@ public sealed class AnthropicApiAgent(IOptions<AgentOptions> options, IOptions<W
         string.IsNullOrWhiteSpace(options.Value.AnthropicApiKey)
             ? "The anthropic agent needs an API key: set ANTHROPIC_API_KEY (or Agents:AnthropicApiKey) in the runner's configuration."
             : null;
+
+    public string? NotSandboxed() =>
+        !options.Value.Sandbox.Enabled ? "turned off (Agents:Sandbox:Enabled is false)" : _sandbox.Status.Bubblewrap;
 
     public async Task<AgentTurnResult> RunTurnAsync(AgentTurnContext context, string prompt, string? sessionId, CancellationToken cancellationToken)
     {
@@ -179,15 +192,49 @@ public sealed class AnthropicApiAgent(IOptions<AgentOptions> options, IOptions<W
             return (false, "The command is empty.");
         }
         var output = new StringBuilder();
-        var command = OperatingSystem.IsWindows()
-            ? Cli.Wrap("cmd").WithArguments(["/c", commandLine])
-            : Cli.Wrap("/bin/sh").WithArguments(["-c", commandLine]);
-        var outcome = await CliProcess.RunAsync(
-            command.WithWorkingDirectory(projectPath).WithStandardInputPipe(PipeSource.Null),
-            line => { Append(output, line); return ValueTask.CompletedTask; },
-            line => { Append(output, line); return ValueTask.CompletedTask; },
-            options.Value.Anthropic.CommandTimeout,
-            cancellationToken);
+        var set = new Dictionary<string, string?>();
+        string? scratch = null;
+        Command command;
+        if (OperatingSystem.IsWindows())
+        {
+            command = Cli.Wrap("cmd").WithArguments(["/c", commandLine]);
+        }
+        else if (NotSandboxed() is null && DevServers.ExecutableLocator.Find("bwrap") is { } bwrap)
+        {
+            // Writable in there: the project and a scratch folder of this command (its TMPDIR and npm's cache, as the
+            // home is read-only). Everything else, /tmp included, is read-only.
+            scratch = OwnerOnly.Directory(Path.Join(Path.GetTempPath(), "sentryvibe-shell-" + Guid.NewGuid().ToString("N")[..12]));
+            command = Cli.Wrap(bwrap).WithArguments(AgentSandbox.BubblewrapArguments([projectPath, scratch], projectPath, ["/bin/sh", "-c", commandLine]));
+            set["TMPDIR"] = scratch;
+            set["npm_config_cache"] = Path.Join(scratch, "npm-cache");
+        }
+        else
+        {
+            command = Cli.Wrap("/bin/sh").WithArguments(["-c", commandLine]);
+        }
+        ProcessOutcome outcome;
+        try
+        {
+            outcome = await CliProcess.RunAsync(
+                command.WithWorkingDirectory(projectPath).WithStandardInputPipe(PipeSource.Null).WithEnvironmentVariables(_environment.For(set: set)),
+                line => { Append(output, line); return ValueTask.CompletedTask; },
+                line => { Append(output, line); return ValueTask.CompletedTask; },
+                options.Value.Anthropic.CommandTimeout,
+                cancellationToken);
+        }
+        finally
+        {
+            if (scratch is not null)
+            {
+                try
+                {
+                    Build.FileSystem.DeleteDirectory(scratch);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+        }
         cancellationToken.ThrowIfCancellationRequested();
         if (outcome.TimedOut)
         {
@@ -220,8 +267,8 @@ public sealed class AnthropicApiAgent(IOptions<AgentOptions> options, IOptions<W
     private void SaveHistory(string session, List<JsonNode> history)
     {
         var file = SessionFile(session);
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        File.WriteAllText(file, new JsonArray(history.Select(h => h.DeepClone()).ToArray()).ToJsonString());
+        OwnerOnly.Directory(Path.GetDirectoryName(file)!);
+        OwnerOnly.WriteAllText(file, new JsonArray(history.Select(h => h.DeepClone()).ToArray()).ToJsonString());
     }
 
     private static readonly IReadOnlyList<ToolUnion> ToolDefinitions = new[]

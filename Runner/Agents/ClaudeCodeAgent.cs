@@ -1,17 +1,28 @@
 using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
 using CliWrap;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Agents;
 
 /// <summary>
 /// The Claude Code CLI in print mode with stream-json output, one process per turn, in the project folder.
 /// Follow-ups pass <c>--resume &lt;session&gt;</c>. The prompt goes through stdin so it is never parsed as options.
+/// Its shell runs in Claude Code's own sandbox (writes only in the project folder, npm's registry only) when the
+/// probe says it can engage; the CLI gets the allow-listed environment plus its key (docs/security.md).
 /// </summary>
-public sealed class ClaudeCodeAgent(IOptions<AgentOptions> options, ILogger<ClaudeCodeAgent> logger) : IAgent
+public sealed class ClaudeCodeAgent(
+    IOptions<AgentOptions> options,
+    ILogger<ClaudeCodeAgent> logger,
+    AgentSandbox? sandbox = null,
+    ChildEnvironment? environment = null) : IAgent
 {
+    private readonly AgentSandbox _sandbox = sandbox ?? new AgentSandbox();
+    private readonly ChildEnvironment _environment = environment ?? ChildEnvironment.Default;
+
     private readonly ConcurrentDictionary<string, ClaudeTodoSnapshot> _todosBySession = new();
 
     public string Name => Protocol.Agents.ClaudeCode;
@@ -20,6 +31,9 @@ public sealed class ClaudeCodeAgent(IOptions<AgentOptions> options, ILogger<Clau
         CliProcess.FindExecutable(options.Value.ClaudeCode.Executable) is null
             ? $"The Claude Code CLI ('{options.Value.ClaudeCode.Executable}') is not on PATH. Install it with: npm install -g @anthropic-ai/claude-code"
             : null;
+
+    public string? NotSandboxed() =>
+        !options.Value.Sandbox.Enabled ? "turned off (Agents:Sandbox:Enabled is false)" : _sandbox.Status.ClaudeCode;
 
     public async Task<AgentTurnResult> RunTurnAsync(AgentTurnContext context, string prompt, string? sessionId, CancellationToken cancellationToken)
     {
@@ -32,9 +46,9 @@ public sealed class ClaudeCodeAgent(IOptions<AgentOptions> options, ILogger<Clau
 
         var parser = new ClaudeStreamParser(context.ProjectPath, sessionId is null ? null : _todosBySession.GetValueOrDefault(sessionId));
         var command = Cli.Wrap(executable)
-            .WithArguments(BuildArguments(o.ClaudeCode, context.Instructions, sessionId))
+            .WithArguments(BuildArguments(o, context.Instructions, sessionId, NotSandboxed() is null))
             .WithWorkingDirectory(context.ProjectPath)
-            .WithEnvironmentVariables(Environment(o))
+            .WithEnvironmentVariables(_environment.For(ChildEnvironment.ClaudeCode, Environment(o)))
             .WithStandardInputPipe(PipeSource.FromString(prompt));
 
         logger.LogInformation("Starting Claude Code for {ProjectId} (resume: {SessionId})", context.ProjectId, sessionId ?? "-");
@@ -79,8 +93,30 @@ public sealed class ClaudeCodeAgent(IOptions<AgentOptions> options, ILogger<Clau
             Todos: parser.Todos);
     }
 
-    private static Action<CliWrap.Builders.ArgumentsBuilder> BuildArguments(ClaudeCodeOptions o, string instructions, string? sessionId) => args =>
+    /// <summary>
+    /// Claude Code's sandbox settings: no fallback to an unsandboxed run (the CLI fails instead of quietly running
+    /// unconfined if it disagrees with our probe), and the API key hidden from the shell's commands.
+    /// </summary>
+    public static string SandboxSettings(AgentSandboxOptions o) => new JsonObject
     {
+        ["sandbox"] = new JsonObject
+        {
+            ["enabled"] = true,
+            ["failIfUnavailable"] = true,
+            ["allowUnsandboxedCommands"] = false,
+            ["network"] = new JsonObject { ["allowedDomains"] = new JsonArray(o.AllowedDomains.Select(d => (JsonNode)d).ToArray()) },
+            ["filesystem"] = new JsonObject { ["allowWrite"] = new JsonArray(o.AllowWrite.Select(d => (JsonNode)d).ToArray()) },
+            ["credentials"] = new JsonObject
+            {
+                ["envVars"] = new JsonArray(new[] { "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN" }
+                    .Select(n => (JsonNode)new JsonObject { ["name"] = n, ["mode"] = "deny" }).ToArray()),
+            },
+        },
+    }.ToJsonString();
+
+    private static Action<CliWrap.Builders.ArgumentsBuilder> BuildArguments(AgentOptions agents, string instructions, string? sessionId, bool sandboxed) => args =>
+    {
+        var o = agents.ClaudeCode;
         args.Add("-p")
             .Add("--output-format").Add("stream-json")
             .Add("--verbose")
@@ -100,6 +136,10 @@ public sealed class ClaudeCodeAgent(IOptions<AgentOptions> options, ILogger<Clau
         if (sessionId is not null)
         {
             args.Add("--resume").Add(sessionId);
+        }
+        if (sandboxed)
+        {
+            args.Add("--settings").Add(SandboxSettings(agents.Sandbox));
         }
         args.Add(o.ExtraArguments);
     };

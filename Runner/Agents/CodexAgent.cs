@@ -1,14 +1,21 @@
 using CliWrap;
 using Microsoft.Extensions.Options;
+using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Agents;
 
 /// <summary>
 /// The Codex CLI: <c>codex exec --json</c> in the project folder; follow-ups use <c>codex exec resume &lt;thread&gt;</c>.
-/// Codex reports tokens, not cost, so cost stays 0.
+/// Codex reports tokens, not cost, so cost stays 0. Its shell is confined by Codex's own sandbox
+/// (<see cref="CodexOptions.Sandbox"/>, workspace-write); the CLI gets the allow-listed environment plus its key.
 /// </summary>
-public sealed class CodexAgent(IOptions<AgentOptions> options) : IAgent
+public sealed class CodexAgent(IOptions<AgentOptions> options, ChildEnvironment? environment = null) : IAgent
 {
+    private readonly ChildEnvironment _environment = environment ?? ChildEnvironment.Default;
+
+    public string? NotSandboxed() =>
+        options.Value.Codex.Sandbox == "danger-full-access" ? "Agents:Codex:Sandbox is danger-full-access" : null;
+
     public string Name => Protocol.Agents.Codex;
 
     public string? Unavailable() =>
@@ -46,18 +53,7 @@ public sealed class CodexAgent(IOptions<AgentOptions> options) : IAgent
                 args.Add("-");
             })
             .WithWorkingDirectory(context.ProjectPath)
-            .WithEnvironmentVariables(env =>
-            {
-                env.Set(o.Environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value));
-                if (!string.IsNullOrWhiteSpace(o.OpenAiApiKey))
-                {
-                    env.Set("OPENAI_API_KEY", o.OpenAiApiKey).Set("CODEX_API_KEY", o.OpenAiApiKey);
-                }
-                if (!string.IsNullOrWhiteSpace(o.OpenAiBaseUrl))
-                {
-                    env.Set("OPENAI_BASE_URL", o.OpenAiBaseUrl);
-                }
-            })
+            .WithEnvironmentVariables(_environment.For(ChildEnvironment.Codex, Environment(o)))
             .WithStandardInputPipe(PipeSource.FromString(fullPrompt));
 
         var outcome = await CliProcess.RunAsync(
@@ -82,5 +78,20 @@ public sealed class CodexAgent(IOptions<AgentOptions> options) : IAgent
         var ok = parser.Completed && parser.Error is null && outcome.ExitCode == 0;
         var error = ok ? null : parser.Error ?? $"Codex exited with code {outcome.ExitCode}. {string.Join("\n", outcome.StderrTail.TakeLast(8))}".Trim();
         return new AgentTurnResult(ok, session, 0m, parser.InputTokens, parser.OutputTokens, parser.Turns, error, parser.Todos);
+    }
+
+    private static Dictionary<string, string?> Environment(AgentOptions o)
+    {
+        var env = o.Environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
+        if (!string.IsNullOrWhiteSpace(o.OpenAiApiKey))
+        {
+            env["OPENAI_API_KEY"] = o.OpenAiApiKey;
+            env["CODEX_API_KEY"] = o.OpenAiApiKey;
+        }
+        if (!string.IsNullOrWhiteSpace(o.OpenAiBaseUrl))
+        {
+            env["OPENAI_BASE_URL"] = o.OpenAiBaseUrl;
+        }
+        return env;
     }
 }

@@ -40,5 +40,11 @@ public interface IAgent
     /// <summary>Null when the agent can run here, else why not (for the user).</summary>
     string? Unavailable();
 
+    /// <summary>
+    /// Null when the agent's shell commands can write only inside the project folder here; else why not, which the
+    /// build log shows as "agent not sandboxed: …" at every turn.
+    /// </summary>
+    string? NotSandboxed() => null;
+
     Task<AgentTurnResult> RunTurnAsync(AgentTurnContext context, string prompt, string? sessionId, CancellationToken cancellationToken);
 }

@@ -32,6 +32,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
     private readonly BuildOptions _options;
     private readonly ILogger<BuildEngine> _logger;
     private readonly IDevServerControl? _devServers;
+    private readonly ChildEnvironment _environment;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, Job> _jobs = [];
@@ -49,8 +50,10 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
         AgentCatalog agents,
         IOptions<BuildOptions> options,
         ILogger<BuildEngine> logger,
-        IDevServerControl? devServers = null)
+        IDevServerControl? devServers = null,
+        ChildEnvironment? environment = null)
     {
+        _environment = environment ?? ChildEnvironment.Default;
         _events = events;
         _workspace = workspace;
         _states = states;
@@ -523,6 +526,10 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
         {
             await PublishAsync(id, new BuildStarted(prompt, manifest.Id, agent.Name, turn, reason));
         }
+        if (agent.NotSandboxed() is { } notSandboxed)
+        {
+            await PublishAsync(id, new BuildLog(SandboxStatus.NotSandboxed(notSandboxed), "warn"));
+        }
         var context = new AgentTurnContext(id, state.Path, manifest, _events, AgentInstructions.For(manifest, state.Path, ProjectInspector.DetectRunCommand(state.Path)));
         AgentTurnResult result;
         try
@@ -583,7 +590,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
         }
         var shell = OperatingSystem.IsWindows() ? Cli.Wrap("cmd").WithArguments(["/c", commandLine]) : Cli.Wrap("/bin/sh").WithArguments(["-c", commandLine]);
         var outcome = await CliProcess.RunAsync(
-            shell.WithWorkingDirectory(path).WithStandardInputPipe(PipeSource.Null).WithEnvironmentVariables(e => e.Set("CI", "1")),
+            shell.WithWorkingDirectory(path).WithStandardInputPipe(PipeSource.Null).WithEnvironmentVariables(_environment.For(set: [new("CI", "1")])),
             l => { Keep(l); return ValueTask.CompletedTask; },
             l => { Keep(l); return ValueTask.CompletedTask; },
             _options.VerifyTimeout,

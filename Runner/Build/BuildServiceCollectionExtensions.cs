@@ -36,6 +36,11 @@ public static class BuildServiceCollectionExtensions
                 o.OpenAiBaseUrl ??= configuration["OPENAI_BASE_URL"];
             });
 
+        // What every child process gets (Runner:Environment:Allow adds names) and whether agents can be confined.
+        services.AddOptions<ChildEnvironmentOptions>().Bind(configuration.GetSection(ChildEnvironmentOptions.Section));
+        services.TryAddSingleton<ChildEnvironment>();
+        services.TryAddSingleton<AgentSandbox>();
+
         services.TryAddSingleton<ProjectWorkspace>();
         services.TryAddSingleton<ProjectStateStore>();
         services.TryAddSingleton<CheckpointStore>();

@@ -8,8 +8,8 @@ public sealed class ProjectMarks(string directory, string kind)
 
     public void Set(Guid projectId)
     {
-        Directory.CreateDirectory(directory);
-        File.WriteAllBytes(PathOf(projectId), []);
+        OwnerOnly.Directory(directory);
+        OwnerOnly.WriteAllBytes(PathOf(projectId), []);
     }
 
     public void Clear(Guid projectId) => File.Delete(PathOf(projectId));

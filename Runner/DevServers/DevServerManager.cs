@@ -22,8 +22,12 @@ public sealed class DevServerManager(
     IEventSink events,
     IPreviewUrlProvider previews,
     IOptions<DevServerOptions> options,
-    ILogger<DevServerManager>? logger = null) : IDevServerControl, IPreviewTargets, IHostedService
+    ILogger<DevServerManager>? logger = null,
+    ChildEnvironment? childEnvironment = null) : IDevServerControl, IPreviewTargets, IHostedService
 {
+    /// <summary>Installs and dev servers get the allow-listed environment and what is set here, nothing of the runner's own (docs/security.md).</summary>
+    private readonly ChildEnvironment _childEnvironment = childEnvironment ?? ChildEnvironment.Default;
+
     public static class Reasons
     {
         public const string Crashed = "crashed";
@@ -278,7 +282,7 @@ public sealed class DevServerManager(
         var command = Cli.Wrap(planned.Program)
             .WithArguments(planned.Arguments)
             .WithWorkingDirectory(s.Location.Path)
-            .WithEnvironmentVariables(environment)
+            .WithEnvironmentVariables(_childEnvironment.For(set: environment))
             .WithStandardOutputPipe(PipeTarget.ToDelegate(line => s.AddLine(line, "stdout")))
             .WithStandardErrorPipe(PipeTarget.ToDelegate(line => s.AddLine(line, "stderr")));
         var process = supervisor.Start(name, s.ProjectId, command);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.Previews;
@@ -28,6 +29,9 @@ public static class DevServerServiceCollectionExtensions
         services.AddSingleton<ProcessSupervisor>(sp => new ProcessSupervisor(
             sp.GetService<Microsoft.Extensions.Logging.ILogger<ProcessSupervisor>>()));
         services.AddHostedService(sp => sp.GetRequiredService<ProcessSupervisor>());
+
+        services.AddOptions<ChildEnvironmentOptions>().Bind(configuration.GetSection(ChildEnvironmentOptions.Section));
+        services.TryAddSingleton<ChildEnvironment>();
 
         services.AddSingleton<RelayPreviewUrlProvider>();
         services.AddSingleton<LocalPreviewUrlProvider>();

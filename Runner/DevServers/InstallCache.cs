@@ -92,7 +92,9 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
         var partial = entry + Partial + Guid.NewGuid().ToString("N")[..8];
         try
         {
-            Directory.CreateDirectory(partial);
+            // The entry folder is owner-only (so are its parents under the home); what npm wrote inside keeps npm's modes
+            // (executable bits) and is out of other users' reach behind it.
+            Core.OwnerOnly.Directory(partial);
             CopyTree(source, Path.Combine(partial, Modules));
             foreach (var lockfile in Lockfiles)
             {

@@ -1,3 +1,5 @@
+using SentryVibe.Runner.Core;
+
 namespace SentryVibe.Runner.Link;
 
 /// <summary>
@@ -12,7 +14,7 @@ public sealed class CommandJournal : IDisposable
 
     public CommandJournal(string directory)
     {
-        Directory.CreateDirectory(directory);
+        OwnerOnly.Directory(directory);
         var path = Path.Combine(directory, "commands.journal");
         if (File.Exists(path))
         {
@@ -22,7 +24,7 @@ public sealed class CommandJournal : IDisposable
                 if (Guid.TryParseExact(line.Trim(), "N", out var id)) _seen.Add(id);
             }
         }
-        _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, FileOptions.None);
+        _file = OwnerOnly.Open(path, FileMode.Append);
     }
 
     public int Count { get { lock (_lock) return _seen.Count; } }

@@ -45,7 +45,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
     public EventOutbox(string directory)
     {
         _directory = directory;
-        Directory.CreateDirectory(directory);
+        OwnerOnly.Directory(directory);
         Recover();
         _writer = Task.Run(WriteLoopAsync);
         _trimmer = Task.Run(TrimLoopAsync);
@@ -309,7 +309,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         if (_active is not null && _active.Length < SegmentLimitBytes) return _active;
         _active?.Dispose();
         var path = Path.Combine(_directory, nextSeq.ToString("D20", CultureInfo.InvariantCulture) + ".seg");
-        _active = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+        _active = OwnerOnly.Open(path, FileMode.Append, FileAccess.Write, FileShare.Read, 1);
         lock (_lock)
         {
             _activeFirstSeq = nextSeq;
@@ -389,7 +389,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             if (seq <= _persistedAcked) return;
             var path = Path.Combine(_directory, "acked");
             var temp = path + ".tmp";
-            using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
+            using (var f = OwnerOnly.Open(temp))
             {
                 f.Write(System.Text.Encoding.ASCII.GetBytes(seq.ToString(CultureInfo.InvariantCulture)));
                 f.Flush(flushToDisk: true);

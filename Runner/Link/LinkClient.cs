@@ -27,7 +27,9 @@ public sealed class LinkClient(
     IHostApplicationLifetime lifetime,
     ILogger<LinkClient> logger,
     SentryVibe.Runner.Agents.AgentCatalog? agents = null,
-    IOptions<SentryVibe.Runner.Previews.PreviewOptions>? previewOptions = null) : BackgroundService
+    IOptions<SentryVibe.Runner.Previews.PreviewOptions>? previewOptions = null,
+    SentryVibe.Runner.Agents.AgentSandbox? sandbox = null,
+    IOptions<SentryVibe.Runner.Agents.AgentOptions>? agentOptions = null) : BackgroundService
 {
     public const int BatchSize = 1000;
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(500);
@@ -40,8 +42,18 @@ public sealed class LinkClient(
     /// <summary>Capabilities announced in Hello.</summary>
     public IReadOnlyList<string> Capabilities { get; init; } = ["build", "dev-server", "preview-relay"];
 
+    /// <summary>"agent-sandbox" when agents' shells are confined here, else "agent-not-sandboxed" (the status file says why).</summary>
+    private IReadOnlyList<string> WithSandbox(IReadOnlyList<string> capabilities) =>
+        SentryVibe.Runner.Agents.AgentSandbox.Describe(sandbox, agentOptions?.Value) is { } line
+            ? [.. capabilities, line.StartsWith("agent sandbox: on", StringComparison.Ordinal) ? "agent-sandbox" : "agent-not-sandboxed"]
+            : capabilities;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (SentryVibe.Runner.Agents.AgentSandbox.Describe(sandbox, agentOptions?.Value) is { } sandboxLine)
+        {
+            logger.LogInformation("{Sandbox}", sandboxLine);
+        }
         var attempt = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -139,7 +151,7 @@ public sealed class LinkClient(
         {
             helloTimeout.CancelAfter(CallTimeout);
             reply = await broker.HelloAsync(new RunnerHello(
-                LinkProtocol.Version, o.RunnerId, RunnerVersion, o.Name, Dns.GetHostName(), Capabilities,
+                LinkProtocol.Version, o.RunnerId, RunnerVersion, o.Name, Dns.GetHostName(), WithSandbox(Capabilities),
                 // The agents this machine can actually run, so Web picks a sensible default (claude-code only when installed).
                 agents?.Available() ?? [Protocol.Agents.None], previewOptions?.Value.Provider ?? "relay"), helloTimeout.Token);
         }

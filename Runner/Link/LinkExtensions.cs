@@ -83,16 +83,13 @@ public sealed record LoginSettings(string BrokerUrl, string Token, string? Runne
 
     public string Save(string home)
     {
-        Directory.CreateDirectory(home);
+        OwnerOnly.Directory(home);
         var path = Path.Combine(home, FileName);
         var temp = path + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var stream = new FileStream(temp, options))
+        using (var stream = OwnerOnly.Open(temp))
         {
             System.Text.Json.JsonSerializer.Serialize(stream, this, RunnerStatusFile.Json);
         }
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temp, path, overwrite: true);
         return path;
     }

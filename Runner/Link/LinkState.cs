@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Link;
 
@@ -58,7 +59,8 @@ public sealed record RunnerStatusFile(
     long AckedSeq,
     int PendingEvents,
     IReadOnlyList<Guid> ActiveBuilds,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    string? Sandbox = null) // "agent sandbox: on (bubblewrap)" or "agent not sandboxed: <why>"
 {
     public const string FileName = "status.json";
 
@@ -69,7 +71,13 @@ public sealed record RunnerStatusFile(
 }
 
 /// <summary>Writes the status file every two seconds and removes it on a clean stop.</summary>
-public sealed class StatusFileWriter(IOptions<RunnerOptions> options, LinkState state, EventOutbox outbox, ActiveBuilds builds) : BackgroundService
+public sealed class StatusFileWriter(
+    IOptions<RunnerOptions> options,
+    LinkState state,
+    EventOutbox outbox,
+    ActiveBuilds builds,
+    Agents.AgentSandbox? sandbox = null,
+    IOptions<Agents.AgentOptions>? agents = null) : BackgroundService
 {
     private string PathOf => Path.Combine(options.Value.StateDirectory, RunnerStatusFile.FileName);
 
@@ -92,10 +100,11 @@ public sealed class StatusFileWriter(IOptions<RunnerOptions> options, LinkState 
     {
         var o = options.Value;
         var status = new RunnerStatusFile(o.RunnerId, Environment.ProcessId, o.BrokerUrl is null ? "" : o.BrokerUri.ToString(), state.State, state.Since,
-            state.BrokerId, state.PreviewDomain, state.LastError, outbox.LastSeq, outbox.AckedSeq, outbox.PendingCount, builds.Current, DateTimeOffset.UtcNow);
-        Directory.CreateDirectory(o.StateDirectory);
+            state.BrokerId, state.PreviewDomain, state.LastError, outbox.LastSeq, outbox.AckedSeq, outbox.PendingCount, builds.Current, DateTimeOffset.UtcNow,
+            Agents.AgentSandbox.Describe(sandbox, agents?.Value));
+        OwnerOnly.Directory(o.StateDirectory);
         var temp = PathOf + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(status, RunnerStatusFile.Json));
+        OwnerOnly.WriteAllText(temp, JsonSerializer.Serialize(status, RunnerStatusFile.Json));
         File.Move(temp, PathOf, overwrite: true);
     }
 }

@@ -14,7 +14,8 @@ namespace SentryVibe.Runner.Previews;
 public sealed partial class CloudflaredPreviewUrlProvider(
     ProcessSupervisor supervisor,
     IOptions<PreviewOptions> options,
-    ILogger<CloudflaredPreviewUrlProvider>? logger = null) : IPreviewUrlProvider
+    ILogger<CloudflaredPreviewUrlProvider>? logger = null,
+    Core.ChildEnvironment? environment = null) : IPreviewUrlProvider
 {
     public const string InstallHint =
         "Install cloudflared (https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/ — " +
@@ -64,6 +65,7 @@ public sealed partial class CloudflaredPreviewUrlProvider(
                 .Add("--url").Add($"http://localhost:{port}")
                 // Dev servers (Vite's allowedHosts, Next's dev origin checks) trust localhost, not *.trycloudflare.com.
                 .Add("--http-host-header").Add("localhost"))
+            .WithEnvironmentVariables((environment ?? Core.ChildEnvironment.Default).For())
             .WithStandardOutputPipe(PipeTarget.ToDelegate(OnLine))
             .WithStandardErrorPipe(PipeTarget.ToDelegate(OnLine));
 

@@ -60,6 +60,9 @@ public static class RunCommand
             return 1;
         }
 
+        // The home holds tokens and build events: owner-only, also when an older version made it with looser modes.
+        Core.OwnerOnly.Directory(options.HomeDirectory);
+
         // Health endpoints for Aspire: HEALTH_PORT, or ASPNETCORE_URLS as usual; otherwise a free loopback port.
         if (builder.Configuration["HEALTH_PORT"] is { Length: > 0 } healthPort)
         {

@@ -75,10 +75,10 @@ public sealed class ProjectStateStore
     {
         lock (_writeLock)
         {
-            Directory.CreateDirectory(_directory);
+            OwnerOnly.Directory(_directory);
             var file = FileOf(state.ProjectId);
             var temp = file + ".tmp";
-            File.WriteAllText(temp, JsonSerializer.Serialize(state, LinkProtocol.JsonOptions));
+            OwnerOnly.WriteAllText(temp, JsonSerializer.Serialize(state, LinkProtocol.JsonOptions));
             File.Move(temp, file, overwrite: true);
             _cache[state.ProjectId] = state;
         }

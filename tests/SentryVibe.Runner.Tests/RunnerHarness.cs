@@ -43,7 +43,7 @@ public sealed class RunnerHarness : IAsyncDisposable
 
     public ProjectStateStore States => _services.GetRequiredService<ProjectStateStore>();
 
-    public static RunnerHarness Create(IDictionary<string, string?>? settings = null)
+    public static RunnerHarness Create(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
     {
         var sandbox = Path.Join(Path.GetTempPath(), "sv-runner-tests", Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(sandbox);
@@ -65,6 +65,7 @@ public sealed class RunnerHarness : IAsyncDisposable
         services.AddSingleton<EventCollector>();
         services.AddSingleton<IEventSink>(sp => sp.GetRequiredService<EventCollector>());
         services.AddRunnerBuild(configuration);
+        configureServices?.Invoke(services);
         return new RunnerHarness(sandbox, services.BuildServiceProvider());
     }
 
