@@ -31,6 +31,8 @@ public sealed class BrowserTrustUiTests(UiFixture ui)
 
         var page = await ui.NewPageAsync();
         await page.GotoAsync($"/projects/{id}");
+        await Expect(page.Locator(".preview-state")).ToBeVisibleAsync();
+        Assert.NotEqual(Pwned, await page.TitleAsync()); // the frame of the old panel ran it before the probe answered
         await Expect(page.Locator(".preview-state")).ToContainTextAsync("This preview address was refused");
         await Expect(page.Locator(".preview-state")).ToContainTextAsync(evil);
         await Expect(page.Locator(".preview-url")).ToHaveTextAsync("Preview address refused");
