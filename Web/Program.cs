@@ -1,5 +1,6 @@
 using SentryVibe.Data;
 using SentryVibe.Web.Apis;
+using SentryVibe.Web.Auth;
 using SentryVibe.Web.Components;
 using SentryVibe.Web.Extensions;
 
@@ -13,9 +14,11 @@ var app = builder.Build();
 
 await app.MigrateDatabaseAsync();
 
+app.UseForwardedHeaders();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
+app.UseSameOriginForCookieRequests();
 app.UseAuthorization();
 app.UseAntiforgery();
 

@@ -60,12 +60,13 @@ public sealed class ContractFileWriter(
         SentryVibeHome.WritePrivate(home.ContractFile, JsonSerializer.Serialize(contract, Json) + "\n");
         _written = true;
 
-        // The one line a user needs: printed plainly (not only through the logger) so it stands out in the terminal.
+        // The one line a user needs, on the terminal only: the link carries the API token, and logs travel on (the
+        // dashboard, OpenTelemetry, Sentry), so the logger gets the address without it.
         Console.WriteLine();
         Console.WriteLine("  ==> SentryVibe is ready. Open: " + loginUrl);
         Console.WriteLine("      (contract: " + home.ContractFile + ")");
         Console.WriteLine();
-        logger.LogInformation("SentryVibe is ready. Login URL: {LoginUrl} (written to {ContractFile})", loginUrl, home.ContractFile);
+        logger.LogInformation("SentryVibe is ready at {WebUrl} (login link printed to the console and written to {ContractFile})", webUrl, home.ContractFile);
     }
 
     /// <summary>The database port for pg_dump and friends (docs/operations.md); null when it cannot be told.</summary>

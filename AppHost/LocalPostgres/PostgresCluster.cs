@@ -79,16 +79,29 @@ public sealed record PostgresBinaries(string BinDirectory, string? RunAsUser)
             : ("setpriv", ["--reuid", RunAsUser, "--regid", RunAsUser, "--init-groups", "--", program, .. arguments]);
 }
 
-/// <summary>One data directory and the server that runs on it.</summary>
-public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirectory) : IAsyncDisposable
+/// <summary>
+/// One data directory and the server that runs on it. The superuser needs a password (scram-sha-256): a generated
+/// one kept in <see cref="PasswordFile"/> (mode 600, beside the data directory unless told otherwise), so other
+/// local users cannot log in over 127.0.0.1 (docs/operations.md, "Local Postgres").
+/// </summary>
+public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirectory, string? passwordFile = null) : IAsyncDisposable
 {
     public const string SuperUser = "postgres";
+    public const string PasswordFileName = "postgres-password";
 
     private Process? _server;
+    private string? _password;
 
     public PostgresBinaries Binaries { get; } = binaries;
     public string DataDirectory { get; } = Path.GetFullPath(dataDirectory);
     public int Port { get; private set; }
+
+    /// <summary>Where the superuser's password is kept: <c>$SENTRYVIBE_HOME/postgres-password</c> for the AppHost's cluster.</summary>
+    public string PasswordFile { get; } = Path.GetFullPath(passwordFile
+        ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dataDirectory).TrimEnd(Path.DirectorySeparatorChar))!, PasswordFileName));
+
+    /// <summary>The superuser's password, made on first use (0600 file in a 0700 folder) and reused after.</summary>
+    public string Password => _password ??= PostgresPassword.LoadOrCreate(PasswordFile);
 
     public static int FreePort()
     {
@@ -97,10 +110,16 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static string ConnectionString(int port, string database, string host = "127.0.0.1") =>
-        $"Host={host};Port={port};Username={SuperUser};Database={database}";
-
-    public string ConnectionStringFor(string database) => ConnectionString(Port, database);
+    /// <summary>The superuser's connection string for <paramref name="database"/> on this cluster (on <paramref name="port"/> when given).</summary>
+    public string ConnectionStringFor(string database, int? port = null) =>
+        new Npgsql.NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = port ?? Port,
+            Username = SuperUser,
+            Password = Password,
+            Database = database,
+        }.ConnectionString;
 
     /// <summary>
     /// Makes the data directory usable: runs initdb once (as the unprivileged user when root), and removes a
@@ -114,10 +133,38 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
             await GrantAsync(user, cancellationToken);
         }
 
+        RemoveStalePidFile();
         if (!File.Exists(Path.Combine(DataDirectory, "PG_VERSION")))
         {
+            await InitDbAsync(cancellationToken);
+        }
+        else if (PostgresHba.TrustsAnyone(await File.ReadAllTextAsync(HbaFile, cancellationToken)))
+        {
+            await RequirePasswordsAsync(cancellationToken);
+        }
+        else if (!File.Exists(PasswordFile))
+        {
+            throw new InvalidOperationException(
+                $"{DataDirectory} asks for a password but {PasswordFile} is gone. Restore that file from a backup, or move the data directory away to start afresh.");
+        }
+    }
+
+    private string HbaFile => Path.Combine(DataDirectory, "pg_hba.conf");
+
+    private async Task InitDbAsync(CancellationToken cancellationToken)
+    {
+        // initdb reads the password from a file; the service user (when root) must read it, and no one else.
+        var pwDirectory = Directory.CreateTempSubdirectory("sentryvibe-initdb-");
+        var pwFile = Path.Combine(pwDirectory.FullName, "pw");
+        try
+        {
+            PostgresPassword.WritePrivate(pwFile, Password + "\n");
+            if (Binaries.RunAsUser is { } user)
+            {
+                await Cli.Wrap("chown").WithArguments(["-R", $"{user}:", pwDirectory.FullName]).ExecuteAsync(cancellationToken);
+            }
             var (file, args) = Binaries.AsServiceUser(Binaries.InitDb,
-                ["-D", DataDirectory, "-U", SuperUser, "--auth=trust", "--encoding=UTF8", "--no-instructions"]);
+                ["-D", DataDirectory, "-U", SuperUser, "--auth=scram-sha-256", $"--pwfile={pwFile}", "--encoding=UTF8", "--no-instructions"]);
             var result = await Cli.Wrap(file).WithArguments(args)
                 .WithValidation(CommandResultValidation.None)
                 .ExecuteBufferedAsync(cancellationToken);
@@ -126,8 +173,41 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
                 throw new InvalidOperationException($"initdb failed for {DataDirectory}: {result.StandardError.Trim()}");
             }
         }
+        finally
+        {
+            pwDirectory.Delete(recursive: true);
+        }
+    }
 
-        RemoveStalePidFile();
+    /// <summary>
+    /// Upgrades a cluster made by an earlier version with <c>--auth=trust</c>: starts it as it is (on a free loopback
+    /// port, still trusting), gives the superuser the password, stops it, and only then rewrites pg_hba.conf to
+    /// scram-sha-256. Interrupted anywhere, the next start finds it still trusting and does it again: nothing is lost.
+    /// </summary>
+    private async Task RequirePasswordsAsync(CancellationToken cancellationToken)
+    {
+        var port = FreePort();
+        await StartServerAsync(port, TimeSpan.FromSeconds(60), cancellationToken);
+        try
+        {
+            var trusting = new Npgsql.NpgsqlConnectionStringBuilder
+            {
+                Host = "127.0.0.1", Port = port, Username = SuperUser, Database = "postgres", Pooling = false,
+            }.ConnectionString;
+            await using var conn = new Npgsql.NpgsqlConnection(trusting);
+            await conn.OpenAsync(cancellationToken);
+            // ALTER ROLE takes no parameters; the literal is quoted as SQL quotes it. The password is ours (url-safe base64).
+            await using var cmd = new Npgsql.NpgsqlCommand(
+                $"SET password_encryption = 'scram-sha-256'; ALTER ROLE \"{SuperUser}\" PASSWORD '{Password.Replace("'", "''")}'", conn);
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+        finally
+        {
+            await StopAsync();
+        }
+        // Rewritten in place so the file keeps its owner (the service user when root) and mode.
+        var hba = await File.ReadAllTextAsync(HbaFile, cancellationToken);
+        await File.WriteAllTextAsync(HbaFile, PostgresHba.RequirePasswords(hba), cancellationToken);
     }
 
     /// <summary>Arguments of the server process for a given port: loopback TCP only, no Unix socket to clash on.</summary>
@@ -146,7 +226,12 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
     {
         await PrepareAsync(cancellationToken);
         Port = FreePort();
-        var (file, args) = Binaries.AsServiceUser(Binaries.Postgres, ServerArguments(Port));
+        await StartServerAsync(Port, timeout ?? TimeSpan.FromSeconds(30), cancellationToken);
+    }
+
+    private async Task StartServerAsync(int port, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var (file, args) = Binaries.AsServiceUser(Binaries.Postgres, ServerArguments(port));
         var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         var log = new StringBuilder();
@@ -158,14 +243,14 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
 
         try
         {
-            await WaitUntilAcceptingAsync(Port, timeout ?? TimeSpan.FromSeconds(30), () => _server.HasExited, cancellationToken);
+            await WaitUntilAcceptingAsync(port, timeout, () => _server.HasExited, cancellationToken);
         }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException)
         {
             string text;
             lock (log) text = log.ToString();
             await StopAsync();
-            throw new InvalidOperationException($"postgres did not start on port {Port}: {e.Message}\n{text}", e);
+            throw new InvalidOperationException($"postgres did not start on port {port}: {e.Message}\n{text}", e);
         }
     }
 
@@ -300,4 +385,63 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+}
+
+
+/// <summary>The superuser's password file: random, url-safe, mode 600 in a folder of mode 700, whatever the umask.</summary>
+public static class PostgresPassword
+{
+    private const UnixFileMode OwnerFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode OwnerFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    public static string LoadOrCreate(string path)
+    {
+        if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: >= 16 } existing) return existing;
+        var value = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        WritePrivate(path, value + "\n");
+        return value;
+    }
+
+    /// <summary>Writes a file created 0600 (never readable by others, even for a moment), atomically.</summary>
+    public static void WritePrivate(string path, string content)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
+        else if (!Directory.Exists(directory)) Directory.CreateDirectory(directory, OwnerFolder);
+        var temp = path + ".tmp-" + Environment.ProcessId;
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = OwnerFile;
+        using (var writer = new StreamWriter(temp, options)) writer.Write(content);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, OwnerFile); // an existing temp kept its mode
+        File.Move(temp, path, overwrite: true);
+    }
+}
+
+/// <summary>Reading and rewriting pg_hba.conf: which lines let anyone in without a password.</summary>
+public static class PostgresHba
+{
+    /// <summary>True when any rule (not a comment) uses the <c>trust</c> method.</summary>
+    public static bool TrustsAnyone(string hba) => hba.Split('\n').Any(line => MethodIndex(line) is { } i && Fields(line)[i] == "trust");
+
+    /// <summary>Every <c>trust</c> rule becomes <c>scram-sha-256</c>; comments and other rules stay as they were.</summary>
+    public static string RequirePasswords(string hba) => string.Join('\n', hba.Split('\n').Select(line =>
+        MethodIndex(line) is { } i && Fields(line)[i] == "trust"
+            ? System.Text.RegularExpressions.Regex.Replace(line, @"(?<=\s)trust(?=\s|$)", "scram-sha-256")
+            : line));
+
+    private static string[] Fields(string line) => line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+
+    // local DATABASE USER METHOD; host* DATABASE USER ADDRESS METHOD (ADDRESS may be "addr mask", then one more).
+    private static int? MethodIndex(string line)
+    {
+        var code = line.Split('#')[0];
+        var f = Fields(code);
+        if (f.Length == 0) return null;
+        var index = f[0] == "local" ? 3 : f[0].StartsWith("host", StringComparison.Ordinal) ? 4 : -1;
+        if (index < 0 || f.Length <= index) return null;
+        // "host all all 127.0.0.1 255.255.255.255 trust": the mask takes a field.
+        if (f[0] != "local" && System.Net.IPAddress.TryParse(f[index], out _) && f.Length > index + 1) index++;
+        return index;
+    }
 }

@@ -45,7 +45,9 @@ public static class PostgresResourceExtensions
 
     /// <summary>
     /// A PostgreSQL server from <paramref name="binaries"/> on a free loopback port, its cluster in <paramref name="dataDirectory"/>
-    /// (initdb on first start, stale postmaster.pid removed before every start).
+    /// (initdb on first start, stale postmaster.pid removed before every start), its superuser's password in
+    /// <c>postgres-password</c> beside it (mode 600; a cluster of an earlier version that trusted every local user is
+    /// switched to scram-sha-256 before it starts).
     /// </summary>
     public static IResourceBuilder<LocalPostgresServerResource> AddLocalPostgres(
         this IDistributedApplicationBuilder builder, string name, PostgresBinaries binaries, string dataDirectory)
@@ -55,7 +57,9 @@ public static class PostgresResourceExtensions
             ? int.Parse(p, CultureInfo.InvariantCulture)
             : PostgresCluster.FreePort();
         var (command, arguments) = binaries.AsServiceUser(binaries.Postgres, cluster.ServerArguments(port));
-        var server = new LocalPostgresServerResource(name, command, cluster.DataDirectory, cluster);
+        // The password file is made now (not at start): the connection string Web and Broker get must carry it.
+        var password = builder.AddParameter($"{name}-password", cluster.Password, publishValueAsDefault: false, secret: true);
+        var server = new LocalPostgresServerResource(name, command, cluster.DataDirectory, cluster, password.Resource);
 
         var healthCheckKey = $"{name}_accepts_connections";
         builder.Services.AddHealthChecks().AddAsyncCheck(healthCheckKey, async ct =>

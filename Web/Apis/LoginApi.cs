@@ -9,7 +9,9 @@ public static class LoginApi
 {
     public static IEndpointRouteBuilder MapLoginApi(this IEndpointRouteBuilder app)
     {
-        app.MapMethods("/logout", [HttpMethods.Get, HttpMethods.Post], (Delegate)Logout).AllowAnonymous().ExcludeFromDescription();
+        // POST only, and (with the cookie) same-origin only (SameOriginRequests): a link or an image on another site
+        // cannot sign the user out.
+        app.MapPost("/logout", (Delegate)Logout).AllowAnonymous().ExcludeFromDescription();
         return app;
     }
 
@@ -19,14 +21,25 @@ public static class LoginApi
         return TypedResults.Redirect("/login");
     }
 
-    /// <summary>Issues the UI cookie when <paramref name="token"/> is the API token.</summary>
-    public static async Task<bool> TrySignInAsync(HttpContext context, string? token)
+    public enum SignInResult { SignedIn, WrongToken, TooManyAttempts }
+
+    /// <summary>
+    /// Issues the UI cookie when <paramref name="token"/> is the API token; a wrong one spends one of the client's
+    /// attempts (LoginThrottle), and with none left nothing is checked.
+    /// </summary>
+    public static async Task<SignInResult> TrySignInAsync(HttpContext context, string? token)
     {
+        var throttle = context.RequestServices.GetRequiredService<LoginThrottle>();
+        if (!throttle.MayTry(context)) return SignInResult.TooManyAttempts;
         var validator = context.RequestServices.GetRequiredService<ApiTokenValidator>();
-        if (!validator.IsValid(token)) return false;
+        if (!validator.IsValid(token))
+        {
+            throttle.Failed(context);
+            return SignInResult.WrongToken;
+        }
         await context.SignInAsync(AuthSchemes.Cookie, validator.CreatePrincipal(AuthSchemes.Cookie),
             new AuthenticationProperties { IsPersistent = true });
-        return true;
+        return SignInResult.SignedIn;
     }
 
     /// <summary>Only local paths, so the login cannot be used to bounce users to another site.</summary>

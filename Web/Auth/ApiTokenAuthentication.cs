@@ -133,6 +133,30 @@ public static class AuthenticationExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Believes X-Forwarded-For/-Proto only from the configured proxies (SentryVibe:TrustedProxies,
+    /// SentryVibe:TrustedNetworks; loopback when none are configured): behind TLS termination the request is then https,
+    /// the cookie Secure (SameAsRequest) and the client address the browser's (LoginThrottle). docs/operations.md.
+    /// </summary>
+    public static IHostApplicationBuilder AddTrustedProxies(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<Microsoft.AspNetCore.Builder.ForwardedHeadersOptions>()
+            .Configure<IOptions<SentryVibeOptions>>((forwarded, sentryVibe) =>
+            {
+                forwarded.ForwardedHeaders = Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor
+                    | Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedProto;
+                // Configured, the list is exactly what was configured (loopback is believed only when nothing is).
+                if (sentryVibe.Value.TrustedProxies.Count + sentryVibe.Value.TrustedNetworks.Count > 0)
+                {
+                    forwarded.KnownProxies.Clear();
+                    forwarded.KnownIPNetworks.Clear();
+                }
+                foreach (var proxy in sentryVibe.Value.TrustedProxies) forwarded.KnownProxies.Add(System.Net.IPAddress.Parse(proxy));
+                foreach (var network in sentryVibe.Value.TrustedNetworks) forwarded.KnownIPNetworks.Add(System.Net.IPNetwork.Parse(network));
+            });
+        return builder;
+    }
+
     private static bool IsApi(HttpRequest request) => request.Path.StartsWithSegments("/api");
 
     private static Task Redirect(RedirectContext<CookieAuthenticationOptions> context)

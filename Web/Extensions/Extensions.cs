@@ -40,6 +40,8 @@ public static class Extensions
         });
 
         builder.AddSentryVibeAuthentication();
+        builder.AddTrustedProxies();
+        builder.Services.AddSingleton<LoginThrottle>();
         builder.Services.AddAntiforgery();
         builder.Services.AddCascadingAuthenticationState();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();

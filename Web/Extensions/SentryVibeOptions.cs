@@ -38,4 +38,17 @@ public sealed class SentryVibeOptions
 
     /// <summary>Largest prompt, in UTF-8 bytes.</summary>
     public int MaxPromptBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Wrong tokens a client address may try at the login form or link per minute (then 429 until the minute ends).</summary>
+    public int LoginAttemptsPerMinute { get; set; } = 10;
+
+    /// <summary>
+    /// Addresses of the reverse proxy whose <c>X-Forwarded-For</c>/<c>X-Forwarded-Proto</c> are believed (when neither
+    /// this nor <see cref="TrustedNetworks"/> is set: loopback only). Behind TLS termination this makes the request https, so the UI cookie is Secure and the same-origin
+    /// check sees the browser's scheme. See docs/operations.md, "Behind a proxy".
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
+
+    /// <summary>Networks (CIDR, e.g. <c>10.0.0.0/8</c>) whose forwarded headers are believed, for proxies without a fixed address.</summary>
+    public List<string> TrustedNetworks { get; set; } = [];
 }

@@ -20,6 +20,8 @@ public enum PreviewKind
     Unreachable,
     BuildFailed,
     Deleting,
+    /// <summary>The stored preview address fails <see cref="PreviewUrls.IsAcceptable"/>: shown as text, never as a frame or link.</summary>
+    Refused,
 }
 
 /// <summary>The one button a state offers.</summary>
@@ -51,7 +53,8 @@ public sealed record PreviewState(
     /// <param name="project">The project row as the API shows it.</param>
     /// <param name="runner">Its runner as the broker last recorded it; null when it never connected.</param>
     /// <param name="reachable">What the browser found when it tried the preview URL; null when it has not tried.</param>
-    public static PreviewState From(ProjectView project, RunnerView? runner, bool? reachable = null)
+    /// <param name="previewDomain">This server's preview domain (SentryVibe:PreviewDomain), under which relay URLs are acceptable.</param>
+    public static PreviewState From(ProjectView project, RunnerView? runner, bool? reachable = null, string? previewDomain = null)
     {
         var dev = project.DevServer;
 
@@ -78,6 +81,11 @@ public sealed record PreviewState(
                     dev.ExitCode is { } code ? $"The dev server crashed (exit code {code})" : "The dev server crashed",
                     dev.Reason is { Length: > 0 } reason && reason != "exited" ? Describe(reason) : "It stopped without being asked to. Its last output:",
                     PreviewAction.Restart, ExitCode: dev.ExitCode, LastLines: dev.LastLines);
+
+            // Checked again where shown, whatever the broker stored (docs/security.md): a runner's URL could be
+            // javascript: or another site, and the frame runs with allow-scripts allow-same-origin.
+            case DevServerStatuses.Running when dev.PreviewUrl is not null && !PreviewUrls.IsAcceptable(dev.PreviewUrl, previewDomain):
+                return new(PreviewKind.Refused, "Preview address refused", RefusedDetail(dev.PreviewUrl));
 
             case DevServerStatuses.Running when dev.PreviewUrl is null:
                 return new(PreviewKind.Unreachable, "No preview address",
@@ -122,6 +130,13 @@ public sealed record PreviewState(
             dev.ExitCode is not null || dev.Reason == "stopped" ? "It was stopped. Start it to see the app again." : "Start it to see the app.",
             PreviewAction.Start);
     }
+
+    /// <summary>The stored preview URL when it may be shown as a frame or a link; null otherwise.</summary>
+    public static string? ShowableUrl(string? url, string? previewDomain) => PreviewUrls.IsAcceptable(url, previewDomain) ? url : null;
+
+    public static string RefusedDetail(string url) =>
+        $"This preview address was refused: \"{(url.Length > 200 ? url[..200] + "…" : url)}\" is not an http(s) address on this machine, " +
+        "a Cloudflare quick tunnel or this server's preview domain, so it is not opened here.";
 
     private static string Describe(string reason) => reason switch
     {

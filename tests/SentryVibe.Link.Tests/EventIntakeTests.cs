@@ -148,14 +148,14 @@ public sealed class RestartablePostgres(PostgresBinaries binaries, string dataDi
         var server = _server;
         await PostgresCluster.WaitUntilAcceptingAsync(Port, TimeSpan.FromSeconds(30), () => server.HasExited);
         // Answering the handshake is not accepting queries yet (crash recovery, "starting up").
-        await Eventually.WaitAsync(async () => await Database.ScalarAsync<int>(PostgresCluster.ConnectionString(Port, "postgres"), "SELECT 1") == 1,
+        await Eventually.WaitAsync(async () => await Database.ScalarAsync<int>(_cluster.ConnectionStringFor("postgres", Port), "SELECT 1") == 1,
             TimeSpan.FromSeconds(30), "Postgres to accept queries", TimeSpan.FromMilliseconds(100));
     }
 
     public async Task<string> CreateDatabaseAsync(string name)
     {
-        await Database.ExecuteAsync(PostgresCluster.ConnectionString(Port, "postgres"), $"CREATE DATABASE \"{name}\"");
-        return PostgresCluster.ConnectionString(Port, name);
+        await Database.ExecuteAsync(_cluster.ConnectionStringFor("postgres", Port), $"CREATE DATABASE \"{name}\"");
+        return _cluster.ConnectionStringFor(name, Port);
     }
 
     /// <summary>SIGKILL of the postmaster and its backends, as a crash would.</summary>

@@ -54,7 +54,7 @@ public sealed class PreviewStateTests
     [Fact]
     public void A_running_preview_stays_visible_while_a_follow_up_builds()
     {
-        var state = PreviewState.From(Project(ProjectStatuses.Building, Dev(DevServerStatuses.Running, "http://x.test/")), Online);
+        var state = PreviewState.From(Project(ProjectStatuses.Building, Dev(DevServerStatuses.Running, "http://x.localhost:5173/")), Online);
 
         Assert.Equal(PreviewKind.Running, state.Kind);
     }
@@ -80,7 +80,7 @@ public sealed class PreviewStateTests
     [Fact]
     public void A_crashed_dev_server_shows_exit_code_last_lines_and_offers_restart()
     {
-        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Failed, "http://x.test/", "crashed", 1, "Error: Cannot find module 'react'")), Online);
+        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Failed, "http://x.localhost:5173/", "crashed", 1, "Error: Cannot find module 'react'")), Online);
 
         Assert.Equal(PreviewKind.Crashed, state.Kind);
         Assert.Equal(1, state.ExitCode);
@@ -94,7 +94,7 @@ public sealed class PreviewStateTests
     {
         var offline = Online with { Status = RunnerStatuses.Offline };
 
-        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Running, "http://x.test/")), offline);
+        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Running, "http://x.localhost:5173/")), offline);
 
         Assert.Equal(PreviewKind.RunnerOffline, state.Kind);
         Assert.Contains("laptop", state.Detail);
@@ -122,10 +122,10 @@ public sealed class PreviewStateTests
     [Fact]
     public void A_preview_the_browser_cannot_reach_is_unreachable()
     {
-        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Running, "http://x.test/")), Online, reachable: false);
+        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Running, "http://x.localhost:5173/")), Online, reachable: false);
 
         Assert.Equal(PreviewKind.Unreachable, state.Kind);
-        Assert.Contains("http://x.test/", state.Detail);
+        Assert.Contains("http://x.localhost:5173/", state.Detail);
         Assert.Equal(PreviewAction.Restart, state.Action);
     }
 
@@ -160,7 +160,7 @@ public sealed class PreviewStateTests
     [Fact]
     public void A_project_being_deleted_says_so_before_anything_else()
     {
-        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Running, "http://x.test/"), deleteRequestedAt: Now), Online);
+        var state = PreviewState.From(Project(dev: Dev(DevServerStatuses.Running, "http://x.localhost:5173/"), deleteRequestedAt: Now), Online);
 
         Assert.Equal(PreviewKind.Deleting, state.Kind);
     }

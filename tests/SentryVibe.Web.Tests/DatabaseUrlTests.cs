@@ -42,7 +42,7 @@ public sealed class DatabaseUrlStartupTests(PostgresFixture postgres)
     public async Task Web_starts_and_migrates_from_DATABASE_URL_alone()
     {
         var cs = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync());
-        var url = $"postgres://{Uri.EscapeDataString(cs.Username!)}@{cs.Host}:{cs.Port}/{cs.Database}";
+        var url = $"postgres://{Uri.EscapeDataString(cs.Username!)}:{Uri.EscapeDataString(cs.Password!)}@{cs.Host}:{cs.Port}/{cs.Database}";
         await using var app = new SentryVibeWebFactory(new Dictionary<string, string?> { ["DATABASE_URL"] = url });
         using var client = app.CreateClient();
         using var health = await client.GetAsync("/health");
