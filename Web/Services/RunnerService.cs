@@ -65,7 +65,7 @@ public sealed class RunnerService(SentryVibeDb db, TimeProvider time, ILogger<Ru
             var taken = (await db.RunnerTokens.Where(t => t.RunnerId != null && t.RunnerId.StartsWith(baseId)).Select(t => t.RunnerId!).ToListAsync(ct))
                 .Concat(await db.Runners.Where(r => r.Id.StartsWith(baseId)).Select(r => r.Id).ToListAsync(ct))
                 .ToHashSet(StringComparer.Ordinal);
-            runnerId = FirstFree(baseId, taken);
+            runnerId = Slugs.FirstFree(baseId, taken, RunnerIds.MaxLength, RunnerIds.FromName);
         }
 
         var token = TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -106,18 +106,6 @@ public sealed class RunnerService(SentryVibeDb db, TimeProvider time, ILogger<Ru
             logger.LogInformation("Runner token {TokenId} ({Prefix}…) revoked", row.Id, row.Prefix);
         }
         return true;
-    }
-
-    /// <summary>The first free of <paramref name="baseId"/>, <c>-2</c>, <c>-3</c> … among <paramref name="taken"/>.</summary>
-    private static string FirstFree(string baseId, IReadOnlySet<string> taken)
-    {
-        if (!taken.Contains(baseId)) return baseId;
-        for (var n = 2; ; n++)
-        {
-            var suffix = "-" + n;
-            var candidate = RunnerIds.FromName(baseId, RunnerIds.MaxLength - suffix.Length) + suffix;
-            if (!taken.Contains(candidate)) return candidate;
-        }
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

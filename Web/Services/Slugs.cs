@@ -30,14 +30,18 @@ public static class Slugs
         return slug.Length == 0 ? Fallback : slug;
     }
 
-    /// <summary>The first free of <paramref name="baseSlug"/>, <c>-2</c>, <c>-3</c> … among <paramref name="taken"/>.</summary>
-    public static string FirstFree(string baseSlug, IReadOnlySet<string> taken)
+    /// <summary>
+    /// The first free of <paramref name="baseSlug"/>, <c>-2</c>, <c>-3</c> … among <paramref name="taken"/>, the base
+    /// shortened by <paramref name="shorten"/> (default <see cref="From"/>) to leave room for the suffix.
+    /// </summary>
+    public static string FirstFree(string baseSlug, IReadOnlySet<string> taken, int maxLength = MaxLength, Func<string, int, string>? shorten = null)
     {
         if (!taken.Contains(baseSlug)) return baseSlug;
+        shorten ??= From;
         for (var n = 2; ; n++)
         {
             var suffix = "-" + n;
-            var candidate = From(baseSlug, MaxLength - suffix.Length) + suffix;
+            var candidate = shorten(baseSlug, maxLength - suffix.Length) + suffix;
             if (!taken.Contains(candidate)) return candidate;
         }
     }

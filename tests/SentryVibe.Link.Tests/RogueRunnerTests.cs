@@ -236,6 +236,23 @@ public sealed class RogueRunnerTests(BrokerEnvironment environment, ITestOutputH
     }
 
     [Fact]
+    public async Task Revoking_a_token_disconnects_its_runner_on_another_broker_replica_and_it_is_refused_from_then_on()
+    {
+        var runnerId = "elsewhere-" + Guid.NewGuid().ToString("N")[..6];
+        var (tokenId, token) = await Tokens.CreateAsync(_db, runnerId);
+        await using var replica = await BrokerProcess.StartAsync(_db, id: "replica-" + runnerId);
+        await using var runner = await InProcessRunner.StartAsync(replica.LinkUri, runnerId, token: token);
+        await runner.WaitConnectedAsync();
+
+        await Tokens.RevokeAsync(_db, tokenId);
+
+        await Eventually.WaitAsync(() => runner.State.State == LinkStates.Unauthorized, TimeSpan.FromSeconds(5),
+            "the runner on the other replica to be disconnected and refused", () => $"{runner.State.State}: {runner.State.LastError}");
+        Assert.Contains("refused the runner token (401)", runner.State.LastError);
+        await AssertOwnerWorksAsync();
+    }
+
+    [Fact]
     public async Task An_honest_runner_drops_its_refused_events_once_and_carries_on()
     {
         // A project taken from this runner (reassigned) while it still had something to say about it.
