@@ -127,7 +127,7 @@ public sealed class PreviewRelay
                 {
                     context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                     await PreviewPages.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Too many connections",
-                        $"{limit.Message} Close some of its tabs or wait a moment; this page tries again.");
+                        $"{limit.Message} Close some preview tabs or wait a moment; this page tries again.");
                 }
                 return;
             }
