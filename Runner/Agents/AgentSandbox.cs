@@ -85,7 +85,7 @@ public sealed class AgentSandbox(string? pathVariable = null)
             var inside = Path.Join(folder, "inside", "written");
             var outside = Path.Join(folder, "outside");
             var start = new ProcessStartInfo(bwrap) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in BubblewrapArguments([Path.Join(folder, "inside")], Path.Join(folder, "inside"), ["/bin/sh", "-c", $"touch '{inside}'; touch '{outside}' 2>/dev/null; exit 0"]))
+            foreach (var a in BubblewrapArguments([Path.Join(folder, "inside")], Path.Join(folder, "inside"), ["/bin/sh", "-c", $": > '{inside}'; (: > '{outside}') 2>/dev/null; exit 0"]))
             {
                 start.ArgumentList.Add(a);
             }

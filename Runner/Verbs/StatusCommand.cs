@@ -34,18 +34,24 @@ public static class StatusCommand
             return 3;
         }
 
-        var table = new Table().AddColumns("Runner", "PID", "Link", "Broker", "Events pending", "Builds", "Agent sandbox");
+        var table = new Table().AddColumns("Runner", "PID", "Link", "Broker", "Events pending", "Builds");
         foreach (var s in running)
         {
             var link = s.State == LinkStates.Connected ? $"[green]{s.State}[/]" : $"[yellow]{s.State}[/]";
             if (s.LastError is { } error && s.State != LinkStates.Connected) link += $"\n[grey]{Markup.Escape(error)}[/]";
             table.AddRow(Markup.Escape(s.RunnerId), s.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), link,
                 Markup.Escape(s.Broker), s.PendingEvents.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                s.ActiveBuilds.Count == 0 ? "[grey]none[/]" : string.Join("\n", s.ActiveBuilds),
-                s.Sandbox is null ? "[grey]unknown[/]"
-                    : s.Sandbox.StartsWith("agent not sandboxed", StringComparison.Ordinal) ? $"[red]{Markup.Escape(s.Sandbox)}[/]" : Markup.Escape(s.Sandbox));
+                s.ActiveBuilds.Count == 0 ? "[grey]none[/]" : string.Join("\n", s.ActiveBuilds));
         }
         AnsiConsole.Write(table);
+        // Whether agents' shells are confined, on a line of its own so the reason is never cut.
+        foreach (var s in running.Where(s => s.Sandbox is not null))
+        {
+            var line = Markup.Escape(s.Sandbox!);
+            AnsiConsole.MarkupLine(s.Sandbox!.StartsWith("agent not sandboxed", StringComparison.Ordinal)
+                ? $"[red]{Markup.Escape(s.RunnerId)}: {line}[/]"
+                : $"[grey]{Markup.Escape(s.RunnerId)}:[/] {line}");
+        }
         return 0;
     }
 

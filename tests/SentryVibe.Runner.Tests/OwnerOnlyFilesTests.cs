@@ -44,6 +44,11 @@ public sealed class OwnerOnlyFilesTests(ITestOutputHelper output)
             await Eventually.WaitAsync(
                 () => File.Exists(Path.Join(state, "status.json")) && File.Exists(Path.Join(state, "commands.journal")) && Directory.Exists(Path.Join(state, "outbox")),
                 TimeSpan.FromSeconds(60), "the runner wrote its status, journal and outbox");
+            // The status says whether agents are confined here (what `sentryvibe-runner status` shows).
+            var status = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Join(state, "status.json")));
+            var sandboxLine = status.RootElement.GetProperty("sandbox").GetString();
+            output.WriteLine($"status.json sandbox: {sandboxLine}");
+            Assert.Matches("^(agent sandbox: on|agent not sandboxed: .+)", sandboxLine);
         }
         finally
         {
