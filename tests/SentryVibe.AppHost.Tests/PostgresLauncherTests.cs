@@ -111,7 +111,7 @@ public sealed class PostgresLauncherTests : IDisposable
     }
 
     /// <summary>What earlier versions did: initdb --auth=trust, then a server anyone on the machine could use.</summary>
-    private static async Task MakeTrustingClusterAsync(PostgresBinaries binaries, string data, string sql)
+    internal static async Task MakeTrustingClusterAsync(PostgresBinaries binaries, string data, string sql)
     {
         Directory.CreateDirectory(data);
         if (binaries.RunAsUser is { } user)
@@ -149,7 +149,7 @@ public sealed class PostgresLauncherTests : IDisposable
         }
     }
 
-    private static async Task<NpgsqlConnection> OpenAsync(int port, string? password)
+    internal static async Task<NpgsqlConnection> OpenAsync(int port, string? password)
     {
         var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder
         {

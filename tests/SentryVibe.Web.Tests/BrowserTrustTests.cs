@@ -49,6 +49,9 @@ public sealed class BrowserTrustTests(PostgresFixture postgres, WebAppFixture fi
             (HttpMethod.Delete, $"/api/projects/{project}", null),
             (HttpMethod.Post, "/api/runners/tokens", JsonContent.Create(new { name = "attacker" })),
             (HttpMethod.Post, "/logout", null),
+            // Blazor's own endpoints: the circuit's negotiate and a server-rendered form post.
+            (HttpMethod.Post, "/_blazor/negotiate?negotiateVersion=1", null),
+            (HttpMethod.Post, "/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["_handler"] = "login", ["Input.Token"] = "x" })),
         ];
         foreach (var (method, path, body) in attacks)
         {
