@@ -619,7 +619,9 @@ public sealed class DevServerManager(
                 {
                     _lastLines.Dequeue();
                 }
-                if (OutputPortDetector.Detect(line) is { } port && !_announcedPorts.Contains(port) && _announcedPorts.Count < 16)
+                // The runner's own notes ("[sentryvibe] …") name ports too; only the dev server's output announces one.
+                if (!line.StartsWith("[sentryvibe]", StringComparison.Ordinal)
+                    && OutputPortDetector.Detect(line) is { } port && !_announcedPorts.Contains(port) && _announcedPorts.Count < 16)
                 {
                     _announcedPorts.Add(port);
                     _portAnnounced.TrySetResult();
