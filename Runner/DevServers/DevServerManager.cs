@@ -295,36 +295,75 @@ public sealed class DevServerManager(
         return process;
     }
 
+    /// <summary>
+    /// Waits for the preview port (docs/architecture.md, "Which port is the preview"). The port the runner chose
+    /// counts once it accepts connections and, where /proc tells, a process of the dev server's own tree listens on
+    /// it. When the template passes that port on the command line, it is the only candidate: a port the output
+    /// names (an API the dev script starts first, say) never replaces it. Without a port argument the port is only
+    /// offered in PORT, so a port the output names is taken when the dev server's own tree listens on it and it
+    /// answers HTML at <c>/</c>; a port another program holds is never taken.
+    /// </summary>
     private async Task WatchReadinessAsync(Session s, SupervisedProcess devServer, CancellationToken ct)
     {
         try
         {
             int? ready = null;
-            var announcedAt = (long?)null;
             var startedAt = Environment.TickCount64;
             var noticed = false;
+            var passed = s.Plan.PassesPort;
+            var settled = new HashSet<int>();
             while (ready is null && !ct.IsCancellationRequested && !devServer.Completion.IsCompleted)
             {
                 if (!noticed && Environment.TickCount64 - startedAt >= (long)options.Value.SlowStartNotice.TotalMilliseconds)
                 {
                     noticed = true;
                     s.AddLine($"[sentryvibe] Still waiting for the dev server to accept connections on port {s.Port} " +
-                        "(or to print its local URL). If it uses another port, make its run command honour PORT or the port argument.", "stderr");
+                        (passed
+                            ? "(the port the runner passed in its port argument). If it listens elsewhere, make it honour the port argument."
+                            : "(or to print the local URL of a page it serves). If it uses another port, make its run command honour PORT."), "stderr");
                 }
-                if (await AcceptsAsync(s.Port!.Value, ct))
+                var announced = s.AnnouncedPorts();
+                if (await AcceptsAsync(s.Port!.Value, ct) && OwnedBy(devServer, s.Port.Value) != false)
                 {
                     ready = s.Port;
                     break;
                 }
-                if (s.AnnouncedPort is { } announced && announced != s.Port)
+                foreach (var port in announced.Where(p => p != s.Port && !settled.Contains(p)))
                 {
-                    announcedAt ??= Environment.TickCount64;
-                    if (await AcceptsAsync(announced, ct)
-                        || Environment.TickCount64 - announcedAt >= (long)options.Value.OutputPortTrustDelay.TotalMilliseconds)
+                    if (passed)
                     {
-                        ready = announced;
+                        settled.Add(port);
+                        s.AddLine($"[sentryvibe] The output names port {port}; the preview stays on port {s.Port}, the one the runner passed.", "stdout");
+                        continue;
+                    }
+                    if (!await AcceptsAsync(port, ct))
+                    {
+                        continue; // announced a moment before it listens
+                    }
+                    var owned = OwnedBy(devServer, port);
+                    if (owned != true)
+                    {
+                        settled.Add(port);
+                        s.AddLine(owned is null
+                            ? $"[sentryvibe] The output names port {port}, but this system cannot tell which program listens there; not previewed. Make the run command honour PORT."
+                            : $"[sentryvibe] The output names port {port}, but another program listens there; not previewed.", "stderr");
+                        continue;
+                    }
+                    var html = await ServesHtmlAsync(port, ct);
+                    if (html == true)
+                    {
+                        ready = port;
                         break;
                     }
+                    if (html == false)
+                    {
+                        settled.Add(port);
+                        s.AddLine($"[sentryvibe] Port {port} (named in the output) does not answer HTML at /; not previewed.", "stdout");
+                    }
+                }
+                if (ready is not null)
+                {
+                    break;
                 }
                 await Task.WhenAny(s.PortAnnounced, Task.Delay(150, ct));
             }
@@ -371,6 +410,35 @@ public sealed class DevServerManager(
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>Whether a process of the dev server's tree (or process group) listens on the port; null where unknown.</summary>
+    private static bool? OwnedBy(SupervisedProcess devServer, int port) =>
+        devServer.ProcessId > 0
+            ? ProcessTable.Listens(ProcessTable.TreeAndGroup(devServer.ProcessId, devServer.OwnGroup ? devServer.ProcessId : null), port)
+            : ProcessTable.HasProcFs ? false : null;
+
+    private static readonly HttpClient Probe = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false })
+    {
+        Timeout = TimeSpan.FromSeconds(20),
+    };
+
+    /// <summary>Whether GET / answers with a text/html content type; null when it could not be asked (yet).</summary>
+    private static async Task<bool?> ServesHtmlAsync(int port, CancellationToken ct)
+    {
+        foreach (var host in new[] { "127.0.0.1", "[::1]" })
+        {
+            try
+            {
+                using var response = await Probe.GetAsync($"http://{host}:{port}/", HttpCompletionOption.ResponseHeadersRead, ct);
+                return response.Content.Headers.ContentType?.MediaType is { } type
+                    && type.Equals("text/html", StringComparison.OrdinalIgnoreCase);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+            }
+        }
+        return null;
     }
 
     private static async Task<bool> AcceptsAsync(int port, CancellationToken ct)
@@ -463,6 +531,9 @@ public sealed class DevServerManager(
 
     private sealed record DevServerPlan(PlannedCommand? Install, CommandLine Run, IReadOnlyList<string> PortArgument)
     {
+        /// <summary>The run command itself carries the chosen port (not only the PORT variable).</summary>
+        public bool PassesPort => PortArgument.Any(a => a.Contains("{port}", StringComparison.Ordinal));
+
         /// <summary>
         /// The run command with the template's port argument ("-- --port {port}") appended; when the run command
         /// already passes "--" through npm, the port argument's own "--" is dropped so the port still reaches the tool.
@@ -482,7 +553,8 @@ public sealed class DevServerManager(
     {
         private readonly Queue<string> _lastLines = new();
         private readonly object _gate = new();
-        private readonly TaskCompletionSource _portAnnounced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly List<int> _announcedPorts = [];
+        private TaskCompletionSource _portAnnounced = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly int _maxLastLines = Math.Max(1, options.LastLines);
         private volatile bool _stopRequested;
 
@@ -498,8 +570,26 @@ public sealed class DevServerManager(
         public volatile SupervisedProcess? DevServer;
         public int? Port { get; set; }
         public int? DetectedPort { get; set; }
-        public int? AnnouncedPort { get; private set; }
-        public Task PortAnnounced => _portAnnounced.Task;
+        /// <summary>Completes when the output names a port it had not named before.</summary>
+        public Task PortAnnounced
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _portAnnounced.Task;
+                }
+            }
+        }
+
+        /// <summary>Every port the output named so far, in the order it named them.</summary>
+        public IReadOnlyList<int> AnnouncedPorts()
+        {
+            lock (_gate)
+            {
+                return _announcedPorts.ToList();
+            }
+        }
         public bool PreviewStarted { get; set; }
         /// <summary>The install cache entry this session's install will be stored under.</summary>
         public string? InstallKey { get; set; }
@@ -529,10 +619,13 @@ public sealed class DevServerManager(
                 {
                     _lastLines.Dequeue();
                 }
-                if (AnnouncedPort is null && OutputPortDetector.Detect(line) is { } port)
+                // The runner's own notes ("[sentryvibe] …") name ports too; only the dev server's output announces one.
+                if (!line.StartsWith("[sentryvibe]", StringComparison.Ordinal)
+                    && OutputPortDetector.Detect(line) is { } port && !_announcedPorts.Contains(port) && _announcedPorts.Count < 16)
                 {
-                    AnnouncedPort = port;
+                    _announcedPorts.Add(port);
                     _portAnnounced.TrySetResult();
+                    _portAnnounced = new(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
             }
             foreach (var accepted in Throttle.Offer(line, Environment.TickCount64))

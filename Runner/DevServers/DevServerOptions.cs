@@ -33,9 +33,6 @@ public sealed class DevServerOptions
     /// <summary>After this long without a listening port, the log says what the runner is waiting for.</summary>
     public TimeSpan SlowStartNotice { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>A port announced in the output but not (yet) accepting connections is reported after this long.</summary>
-    public TimeSpan OutputPortTrustDelay { get; set; } = TimeSpan.FromSeconds(5);
-
     /// <summary>
     /// Where the runner notes which dev servers run, so that after a crash of the runner their projects hear that
     /// they stopped. Null: not noted.

@@ -102,6 +102,80 @@ public static class ProcessTable
         return result.Values.ToList();
     }
 
+    /// <summary>
+    /// Whether one of these processes holds a listening TCP socket on the port (IPv4 or IPv6), read from
+    /// /proc/net/tcp{,6} and the processes' open file descriptors; null where there is no /proc to tell.
+    /// </summary>
+    public static bool? Listens(IEnumerable<ProcessEntry> processes, int port)
+    {
+        if (!HasProcFs)
+        {
+            return null;
+        }
+        var sockets = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            string[] lines;
+            try
+            {
+                lines = File.ReadAllLines(table);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue; // no IPv6, say
+            }
+            // "sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ..."; st 0A is LISTEN.
+            foreach (var line in lines.Skip(1))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length < 10 || fields[3] != "0A")
+                {
+                    continue;
+                }
+                var colon = fields[1].LastIndexOf(':');
+                if (colon > 0
+                    && int.TryParse(fields[1].AsSpan(colon + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var local)
+                    && local == port)
+                {
+                    sockets.Add($"socket:[{fields[9]}]");
+                }
+            }
+        }
+        if (sockets.Count == 0)
+        {
+            return false;
+        }
+        foreach (var process in processes)
+        {
+            IEnumerable<string> descriptors;
+            try
+            {
+                descriptors = Directory.GetFiles($"/proc/{process.Pid}/fd");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue; // gone, or another user's
+            }
+            foreach (var descriptor in descriptors)
+            {
+                string? target;
+                try
+                {
+                    target = new FileInfo(descriptor).LinkTarget;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    continue;
+                }
+                if (target is not null && sockets.Contains(target))
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     /// <summary>Sends a signal; false when the process is gone or the platform has no signals.</summary>
     public static bool Signal(int pid, int signal)
     {

@@ -55,11 +55,11 @@ public sealed class DevServerManagerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_server_that_ignores_the_port_is_found_from_its_output()
+    public async Task A_server_without_a_port_argument_that_ignores_PORT_is_found_from_its_output()
     {
         var ownPort = FreePort();
         _folder.Write("server.js", NodeScripts.FixedPort(ownPort));
-        var project = _harness.Locator.Add(_folder.Path, "node server.js", "--port {port}");
+        var project = _harness.Locator.Add(_folder.Path, "node server.js", portArgument: null);
 
         await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
         var detected = await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);

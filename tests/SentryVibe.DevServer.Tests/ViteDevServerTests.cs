@@ -105,7 +105,8 @@ public sealed class ViteProjectFixture : IAsyncLifetime
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    private static async Task<FileStream> AcquireLockAsync(string path)
+    /// <summary>Holds an exclusive lock file: another test run may be installing the same cache right now.</summary>
+    internal static async Task<FileStream> AcquireLockAsync(string path)
     {
         var watch = Stopwatch.StartNew();
         while (true)
