@@ -38,7 +38,7 @@ public static class LinkProtocol
     }
 }
 
-/// <summary>Environment names of the seed that keep working (design decision 8).</summary>
+/// <summary>Environment names of the seed that keep working (docs/architecture.md, decision 8).</summary>
 public static class SeedEnvironment
 {
     public const string BrokerUrl = "RUNNER_BROKER_URL";

@@ -1,5 +1,5 @@
 // Runs a PostgreSQL cluster from the machine's server binaries: the AppHost's database when no container
-// runtime exists (design decision 2), and the throwaway clusters of the tests. One launcher for both.
+// runtime exists (docs/architecture.md, decision 2), and the throwaway clusters of the tests. One launcher for both.
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;

@@ -1,4 +1,4 @@
-// Design decision 2: Postgres from a container when a runtime answers (or when publishing), else from the
+// docs/architecture.md, decision 2: Postgres from a container when a runtime answers (or when publishing), else from the
 // machine's server binaries; with neither, one line on what to install.
 using System.Globalization;
 using Aspire.Hosting.ApplicationModel;

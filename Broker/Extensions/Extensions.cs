@@ -7,7 +7,7 @@ public static class Extensions
     /// <summary>The runner link: authentication, connections, command delivery, event intake, liveness.</summary>
     public static IHostApplicationBuilder AddRunnerLink(this IHostApplicationBuilder builder)
     {
-        // Seed compatibility (design decision 8): PORT picks the listening port when nothing more specific is set.
+        // Seed compatibility (docs/architecture.md, decision 8): PORT picks the listening port when nothing more specific is set.
         if (builder is WebApplicationBuilder web
             && builder.Configuration[SentryVibe.Protocol.SeedEnvironment.Port] is { Length: > 0 } port
             && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"])

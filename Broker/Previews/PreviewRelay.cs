@@ -9,7 +9,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace SentryVibe.Broker.Previews;
 
 /// <summary>
-/// The default preview provider (design decision 5): <c>&lt;preview-id&gt;.&lt;preview-domain&gt;</c> is forwarded with
+/// The default preview provider (docs/architecture.md, decision 5): <c>&lt;preview-id&gt;.&lt;preview-domain&gt;</c> is forwarded with
 /// YARP over a new multiplexed channel of the runner's link, to that project's dev server and nothing else. When the
 /// app cannot be shown, a small page says why (runner offline, dev server starting, crashed, stopped).
 /// </summary>

@@ -1,4 +1,4 @@
-// The public JSON shapes of the API (design.md "Public contract"); the UI binds to the same records.
+// The public JSON shapes of the API (README.md, the endpoints under "Web UI"); the UI binds to the same records.
 using System.Text.Json;
 using SentryVibe.Data;
 using SentryVibe.Protocol;

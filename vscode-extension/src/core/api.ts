@@ -1,4 +1,4 @@
-// Shapes of the public Web API (design.md, "Public contract"). Optional members are optional on purpose:
+// Shapes of the public Web API (README.md, "Web UI": the endpoints). Optional members are optional on purpose:
 // the contract grows by adding fields, and the extension must not break on an older server.
 
 export type ProjectStatus = 'pending' | 'building' | 'ready' | 'failed' | 'cancelled';
