@@ -142,7 +142,7 @@ public sealed class PreviewRelay
     }
 
     private bool CanForwardToOwner(HttpContext context, PreviewTarget target) =>
-        target.RunnerStatus == "online"
+        target.RunnerStatus == SentryVibe.Data.RunnerStatuses.Online
         && target.RunnerBrokerId is { Length: > 0 } owner && owner != _identity.Id
         && target.RunnerBrokerAddress is { Length: > 0 }
         && !context.Request.Headers.ContainsKey(RelayedByHeader);

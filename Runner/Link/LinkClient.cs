@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Nerdbank.Streams;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
 using StreamJsonRpc;
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Link;

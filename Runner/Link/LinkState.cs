@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Link;

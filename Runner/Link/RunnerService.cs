@@ -5,7 +5,9 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Nerdbank.Streams;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.Runner.Link;
 
@@ -93,88 +95,4 @@ public sealed class RunnerService(
 
     public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
         Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow, activeBuilds.Current));
-}
-
-/// <summary>Copies a preview channel to and from the dev server's socket, passing half-closes through.</summary>
-public static class PreviewPump
-{
-    public static async Task RunAsync(MultiplexingStream.Channel channel, TcpClient tcp, ILogger logger)
-    {
-        using (tcp)
-        using (channel)
-        {
-            var socket = tcp.GetStream();
-            var toServer = Task.Run(async () =>
-            {
-                await channel.Input.CopyToAsync(socket);
-                await channel.Input.CompleteAsync();
-                tcp.Client.Shutdown(SocketShutdown.Send);
-            });
-            var toBroker = Task.Run(async () =>
-            {
-                await CopyToChannelAsync(tcp.Client, channel.Output);
-                await channel.Output.CompleteAsync();
-            });
-            try
-            {
-                await Task.WhenAll(toServer, toBroker);
-            }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
-            {
-                logger.LogDebug("Preview channel {Channel} ended: {Message}", channel.QualifiedId, e.Message);
-            }
-        }
-    }
-
-    /// <summary>How much one read from the dev server may take: the channel's pipe otherwise hands out 4 KiB.</summary>
-    internal const int ReadSize = 64 * 1024;
-
-    /// <summary>
-    /// The dev server's bytes into the channel, a read at a time and flushed at once (a stream, never buffered whole).
-    /// Stream.CopyToAsync reads into the pipe's 4 KiB segments: sixteen times the reads (and system calls) for a big
-    /// download. When the socket has been drained, a zero-byte read waits for data first, so a quiet channel (an HMR
-    /// socket, a pooled keep-alive connection) holds no buffer.
-    /// </summary>
-    private static async Task CopyToChannelAsync(Socket socket, PipeWriter channel)
-    {
-        var drained = true;
-        while (true)
-        {
-            if (drained) await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-            var read = await socket.ReceiveAsync(channel.GetMemory(ReadSize), SocketFlags.None);
-            if (read == 0) return;
-            drained = read < ReadSize;
-            channel.Advance(read);
-            var flushed = await channel.FlushAsync();
-            if (flushed.IsCompleted || flushed.IsCanceled) return;
-        }
-    }
-}
-
-/// <summary>The projects with a build under way, as the events this runner publishes tell it.</summary>
-public sealed class ActiveBuilds
-{
-    private readonly Dictionary<Guid, DateTimeOffset> _active = [];
-    private readonly Lock _lock = new();
-
-    public IReadOnlyList<Guid> Current { get { lock (_lock) return [.. _active.Keys]; } }
-
-    public IReadOnlyDictionary<Guid, DateTimeOffset> Snapshot() { lock (_lock) return new Dictionary<Guid, DateTimeOffset>(_active); }
-
-    public void Observe(RunnerEvent e)
-    {
-        if (e.ProjectId is not { } project) return;
-        lock (_lock)
-        {
-            switch (e.Body)
-            {
-                case BuildStarted:
-                    _active[project] = e.Timestamp;
-                    break;
-                case BuildCompleted or BuildFailed or BuildCancelled or ProjectDeleted:
-                    _active.Remove(project);
-                    break;
-            }
-        }
-    }
 }

@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Link;
 
-namespace SentryVibe.Runner.Link;
+namespace SentryVibe.Runner.DevServers;
 
 /// <summary>
 /// Marks the processes this run of the runner starts and, on start, ends those an earlier run left when it was killed

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Connections;
 
-namespace SentryVibe.Broker.Link;
+namespace SentryVibe.Broker.Previews;
 
 /// <summary>
 /// Kestrel's transport buffers in 64 KiB blocks instead of its own 4 KiB ones. Kestrel reads a socket into whatever is
