@@ -67,15 +67,18 @@ public sealed class RunnerToolTests(BrokerEnvironment environment, ITestOutputHe
                 "the broker to see the installed runner online");
             output.WriteLine($"online at {clock.Elapsed.TotalSeconds:F1} s");
 
-            var live = await RunAsync(tool, ["status", "--json"], root, env);
-            Assert.True(live.ExitCode == 0, $"status during run exited {live.ExitCode}:\n{live.Output}");
-            using (var document = JsonDocument.Parse(live.Output))
+            // The status file is rewritten every two seconds, so it may still say how the link was a moment ago.
+            RunnerStatusFile? status = null;
+            await UntilAsync(runner, async () =>
             {
-                var status = Assert.Single(document.RootElement.GetProperty("runners").EnumerateArray()).Deserialize<RunnerStatusFile>(RunnerStatusFile.Json)!;
-                Assert.Equal(runnerId, status.RunnerId);
-                Assert.Equal(runner.ProcessId, status.Pid);
-                Assert.Equal(LinkStates.Connected, status.State);
-            }
+                var live = await RunAsync(tool, ["status", "--json"], root, env);
+                Assert.True(live.ExitCode == 0, $"status during run exited {live.ExitCode}:\n{live.Output}");
+                using var document = JsonDocument.Parse(live.Output);
+                status = Assert.Single(document.RootElement.GetProperty("runners").EnumerateArray()).Deserialize<RunnerStatusFile>(RunnerStatusFile.Json)!;
+                return status.State == LinkStates.Connected;
+            }, "status to show the link connected", TimeSpan.FromMilliseconds(250));
+            Assert.Equal(runnerId, status!.RunnerId);
+            Assert.Equal(runner.ProcessId, status.Pid);
 
             // Every built-in template scaffolds from the installed tool's folder (agent none: the template only).
             var builds = new List<(string Template, Guid Project, string Slug)>();
@@ -122,11 +125,11 @@ public sealed class RunnerToolTests(BrokerEnvironment environment, ITestOutputHe
         }
     }
 
-    private static async Task UntilAsync(ChildProcess runner, Func<Task<bool>> probe, string what)
+    private static async Task UntilAsync(ChildProcess runner, Func<Task<bool>> probe, string what, TimeSpan? interval = null)
     {
         try
         {
-            await Eventually.WaitAsync(probe, Wait, what);
+            await Eventually.WaitAsync(probe, Wait, what, interval);
         }
         catch (Exception e)
         {
