@@ -31,7 +31,7 @@ public static class Paths
 {
     public static string RepoRoot { get; } = FindRoot();
 
-    private static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+    public static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
 
     public static string BrokerDll => Path.Combine(RepoRoot, "Broker", "bin", Configuration, "net10.0", "SentryVibe.Broker.dll");
     public static string RunnerDll => Path.Combine(RepoRoot, "Runner", "bin", Configuration, "net10.0", "sentryvibe-runner.dll");
@@ -104,8 +104,9 @@ public static class Database
         insert.Parameters.AddWithValue("id", commandId);
         insert.Parameters.AddWithValue("runner", runnerId);
         insert.Parameters.AddWithValue("project", command.ProjectId);
-        insert.Parameters.AddWithValue("type", "start-dev-server");
-        insert.Parameters.AddWithValue("payload", System.Text.Json.JsonSerializer.Serialize(command, LinkProtocol.JsonOptions));
+        var payload = System.Text.Json.JsonSerializer.Serialize(command, LinkProtocol.JsonOptions);
+        insert.Parameters.AddWithValue("type", System.Text.Json.JsonDocument.Parse(payload).RootElement.GetProperty("type").GetString()!);
+        insert.Parameters.AddWithValue("payload", payload);
         insert.Parameters.AddWithValue("trace", (object?)traceParent ?? DBNull.Value);
         await insert.ExecuteNonQueryAsync();
         return commandId;
@@ -138,6 +139,12 @@ public class ChildProcess : IAsyncDisposable
         var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in arguments) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment) psi.Environment[k] = v;
+        Start(psi);
+    }
+
+    /// <summary>Starts <paramref name="psi"/>, which must redirect standard output and error.</summary>
+    protected void Start(ProcessStartInfo psi)
+    {
         _process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {Name}.");
         _process.OutputDataReceived += (_, e) => OnLine(e.Data);
         _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
