@@ -15,14 +15,14 @@ public static class RunnersApi
         return api;
     }
 
-    public static async Task<Ok<IReadOnlyList<RunnerView>>> GetRunners(RunnerService runners, CancellationToken ct) =>
+    public static async Task<Ok<IReadOnlyList<RunnerView>>> GetRunners(RunnerDirectory runners, CancellationToken ct) =>
         TypedResults.Ok(await runners.ListAsync(ct));
 
-    public static async Task<Ok<IReadOnlyList<RunnerTokenView>>> GetTokens(RunnerService runners, CancellationToken ct) =>
+    public static async Task<Ok<IReadOnlyList<RunnerTokenView>>> GetTokens(RunnerDirectory runners, CancellationToken ct) =>
         TypedResults.Ok(await runners.ListTokensAsync(ct));
 
     public static async Task<Results<Created<CreatedRunnerToken>, ValidationProblem, ProblemHttpResult>> CreateToken(
-        HttpRequest request, RunnerService runners, CancellationToken ct)
+        HttpRequest request, RunnerDirectory runners, CancellationToken ct)
     {
         var body = await JsonBody.ReadAsync<CreateRunnerTokenRequest>(request, ct);
         if (body.Invalid is { } invalidBody) return invalidBody;
@@ -35,7 +35,7 @@ public static class RunnersApi
         };
     }
 
-    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeToken(string id, RunnerService runners, CancellationToken ct) =>
+    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeToken(string id, RunnerDirectory runners, CancellationToken ct) =>
         ApiResults.TryParseId(id, out var guid) && await runners.RevokeTokenAsync(guid, ct)
             ? TypedResults.NoContent()
             : ApiResults.NotFound($"No runner token {id}.");

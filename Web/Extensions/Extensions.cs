@@ -50,7 +50,7 @@ public static class Extensions
         builder.Services.AddScoped<ProjectService>();
         builder.Services.AddSingleton<ScopedServices>();
         builder.Services.AddScoped<ProjectSessions>();
-        builder.Services.AddScoped<RunnerService>();
+        builder.Services.AddScoped<RunnerDirectory>();
         builder.Services.AddScoped<CommandExpiry>();
         builder.Services.AddSingleton<EventNotifications>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EventNotifications>());

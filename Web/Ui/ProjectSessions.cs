@@ -181,7 +181,7 @@ public sealed class ProjectSession : IAsyncDisposable
             Project = null;
             return;
         }
-        var runners = await _services.RunAsync<RunnerService, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
+        var runners = await _services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
         Runner = runners.FirstOrDefault(r => r.Id == project.RunnerId);
         if (first || Timeline.Checkpoints.Count != hadCheckpoints)
         {

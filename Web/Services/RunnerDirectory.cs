@@ -6,7 +6,7 @@ using SentryVibe.Protocol;
 
 namespace SentryVibe.Web.Services;
 
-public sealed class RunnerService(SentryVibeDb db, TimeProvider time, ILogger<RunnerService> logger)
+public sealed class RunnerDirectory(SentryVibeDb db, TimeProvider time, ILogger<RunnerDirectory> logger)
 {
     public const string TokenPrefix = "svr_";
     public const int ShownPrefixLength = 12;
