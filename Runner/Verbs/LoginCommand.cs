@@ -34,7 +34,7 @@ public static class LoginCommand
             return 1;
         }
 
-        var home = RunnerPaths.Home(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        var home = RunnerPaths.Home(RunnerDotEnv.Environment());
         var path = new LoginSettings(uri.ToString(), token, id).Save(home);
         var reachable = check is HttpStatusCode.SwitchingProtocols;
         if (json)

@@ -20,7 +20,7 @@ public static class StatusCommand
 
     private static int Show(bool json)
     {
-        var home = RunnerPaths.Home(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        var home = RunnerPaths.Home(RunnerDotEnv.Environment());
         var running = Read(home).Where(IsLive).ToList();
         if (json)
         {
