@@ -20,7 +20,17 @@ public static class RunnerDotEnv
         var path = Path.Combine(directory, FileName);
         if (!File.Exists(path)) return values;
         var options = new DotEnvOptions(envFilePaths: [path], trimValues: true, probeForEnv: false, ignoreExceptions: false);
-        foreach (var (key, value) in DotEnv.Read(options))
+        IDictionary<string, string> read;
+        try
+        {
+            read = DotEnv.Read(options);
+        }
+        catch (ArgumentException e)
+        {
+            // The parser names the variable, never its value.
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+        foreach (var (key, value) in read)
         {
             var name = key.StartsWith(Export, StringComparison.Ordinal) ? key[Export.Length..].Trim() : key.Trim();
             // As in the environment: Runner__Token names Runner:Token.
@@ -29,7 +39,7 @@ public static class RunnerDotEnv
         return values;
     }
 
-    /// <summary>Lays the working folder's .env under every other source of <paramref name="builder"/>.</summary>
+    /// <summary>Lays the working folder's .env under every other source of <paramref name="builder"/>; a malformed file throws <see cref="InvalidDataException"/>.</summary>
     public static IConfigurationBuilder AddRunnerDotEnv(this IConfigurationBuilder builder, string directory)
     {
         builder.Sources.Insert(0, new MemoryConfigurationSource { InitialData = Read(directory) });

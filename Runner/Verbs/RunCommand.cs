@@ -37,7 +37,15 @@ public static class RunCommand
     private static async Task<int> RunAsync(RunnerOptions commandLine, bool json, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.AddRunnerSettings(commandLine, Directory.GetCurrentDirectory());
+        try
+        {
+            builder.Configuration.AddRunnerSettings(commandLine, Directory.GetCurrentDirectory());
+        }
+        catch (InvalidDataException e)
+        {
+            Report.Error(json, e.Message);
+            return 1;
+        }
         var options = builder.Configuration.GetSection(RunnerOptions.Section).Get<RunnerOptions>() ?? new RunnerOptions();
         if (string.IsNullOrWhiteSpace(options.BrokerUrl) || string.IsNullOrWhiteSpace(options.Token))
         {

@@ -114,6 +114,18 @@ public sealed class RunnerSettingsTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_malformed_dotenv_is_refused_naming_the_file_and_the_variable_but_not_its_value()
+    {
+        File.WriteAllLines(Path.Join(_sandbox, RunnerDotEnv.FileName), ["RUNNER_ID=laptop", "RUNNER_SHARED_SECRET=\"s3cret-value"]);
+
+        var error = Assert.Throws<InvalidDataException>(() => RunnerDotEnv.Read(_sandbox));
+
+        Assert.Contains(Path.Join(_sandbox, RunnerDotEnv.FileName), error.Message);
+        Assert.Contains("RUNNER_SHARED_SECRET", error.Message);
+        Assert.DoesNotContain("s3cret-value", error.Message);
+    }
+
     [Theory]
     [InlineData("ws://127.0.0.1:5100/socket", "ws://127.0.0.1:5100/runner")]
     [InlineData("wss://broker.example.com/socket", "wss://broker.example.com/runner")]
