@@ -9,11 +9,25 @@ using Xunit.Abstractions;
 namespace SentryVibe.Link.Tests;
 
 [Collection(LinkCollection.Name)]
-public sealed class SeedSettingsTests(BrokerEnvironment environment, ITestOutputHelper output) : IClassFixture<BrokerEnvironment>
+public sealed class SeedSettingsTests(BrokerEnvironment environment, ITestOutputHelper output) : IClassFixture<BrokerEnvironment>, IDisposable
 {
+    private readonly List<string> _folders = [];
+
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private readonly string _db = environment.Db;
     private readonly BrokerProcess _broker = environment.Broker;
+
+    public void Dispose()
+    {
+        foreach (var folder in _folders) Directory.Delete(folder, recursive: true);
+    }
+
+    private string TempFolder(string prefix)
+    {
+        var folder = Paths.TempDirectory(prefix);
+        _folders.Add(folder);
+        return folder;
+    }
 
     private Uri SeedUrl => new($"ws://127.0.0.1:{_broker.Port}{LinkProtocol.SeedRunnerPath}");
 
@@ -22,7 +36,7 @@ public sealed class SeedSettingsTests(BrokerEnvironment environment, ITestOutput
     {
         var runnerId = "seed-url-" + Guid.NewGuid().ToString("N")[..6];
         var (_, token) = await Tokens.CreateAsync(_db, runnerId);
-        var home = Paths.TempDirectory("seed-url");
+        var home = TempFolder("seed-url");
         await using var cli = SeedRunnerCli.Start(["--broker", SeedUrl.ToString(), "--token", token, "--id", runnerId], home, workingDirectory: home);
 
         try
@@ -38,7 +52,7 @@ public sealed class SeedSettingsTests(BrokerEnvironment environment, ITestOutput
     {
         var runnerId = "seed-env-" + Guid.NewGuid().ToString("N")[..6];
         var (_, token) = await Tokens.CreateAsync(_db, runnerId);
-        var home = Paths.TempDirectory("seed-env");
+        var home = TempFolder("seed-env");
         var folder = Directory.CreateDirectory(Path.Combine(home, "project")).FullName;
         await File.WriteAllLinesAsync(Path.Combine(folder, ".env"),
         [
