@@ -10,6 +10,23 @@ public static class LinkProtocol
     public const int Version = 1;
 
     public const string RunnerPath = "/runner";
+
+    /// <summary>The original (TypeScript) runner's link path: its broker URLs end in <c>/socket</c>.</summary>
+    public const string SeedRunnerPath = "/socket";
+
+    /// <summary>
+    /// The path to link to for the path a user configured: none means <see cref="RunnerPath"/>, and the seed's
+    /// <c>/socket</c> (also behind a path prefix, <c>/sv/socket</c>) means <see cref="RunnerPath"/> in its place, so a
+    /// seed-era broker URL works unchanged (docs/runner-protocol.md). Anything else is kept as given.
+    /// </summary>
+    public static string LinkPathFor(string path)
+    {
+        var trimmed = path.TrimEnd('/');
+        if (trimmed.Length == 0) return RunnerPath;
+        return trimmed.EndsWith(SeedRunnerPath, StringComparison.OrdinalIgnoreCase)
+            ? trimmed[..^SeedRunnerPath.Length] + RunnerPath
+            : path;
+    }
     public const string RpcChannel = "rpc";
     public const string PreviewChannelPrefix = "preview/";
 

@@ -32,26 +32,45 @@ public static class LinkExtensions
     }
 
     /// <summary>
-    /// The runner's settings by precedence: command-line option, <c>Runner__*</c>, the seed's environment names, then what
-    /// <c>login</c> stored. Returned as "Runner:*" keys to lay over the configuration.
+    /// Lays the runner's settings over <paramref name="configuration"/>: the working folder's .env at the bottom, then
+    /// what <see cref="ResolveSettings"/> decides on top. Used by <c>run</c>.
+    /// </summary>
+    public static IConfigurationManager AddRunnerSettings(this IConfigurationManager configuration, RunnerOptions commandLine, string workingDirectory)
+    {
+        configuration.AddRunnerDotEnv(workingDirectory);
+        configuration.AddInMemoryCollection(ResolveSettings(configuration, commandLine));
+        return configuration;
+    }
+
+    /// <summary>
+    /// The runner's settings, each by one precedence (README, "Runner"): command-line flag, then the environment
+    /// (<c>Runner__*</c>, then the section's own names, then the seed's names; a .env counts as environment, below real
+    /// variables), then what <c>login</c> stored in runner.json, then the default. Empty values count as unset.
+    /// Returned as keys to lay over the configuration; the Workspace section gets the same answer as the runner so the
+    /// build never reads <c>WORKSPACE_ROOT</c> on its own.
     /// </summary>
     public static Dictionary<string, string?> ResolveSettings(IConfiguration configuration, RunnerOptions commandLine)
     {
-        var home = RunnerPaths.ResolveHome(commandLine.Home ?? configuration["Runner:Home"] ?? configuration[Protocol.SeedEnvironment.SentryVibeHome]);
-        var stored = LoginSettings.Load(home);
-        string? Pick(string? cli, string key, string? seed, string? login) =>
-            cli ?? configuration[$"{RunnerOptions.Section}:{key}"] ?? (seed is null ? null : configuration[seed]) ?? login;
+        string? Pick(string? flag, string? login, params string[] environment) =>
+            Set(flag) ?? environment.Select(name => Set(configuration[name])).FirstOrDefault(v => v is not null) ?? Set(login);
 
+        var home = RunnerPaths.ResolveHome(Pick(commandLine.Home, null, "Runner:Home", Protocol.SeedEnvironment.SentryVibeHome));
+        var stored = LoginSettings.Load(home);
+        var workspace = Pick(commandLine.Workspace, null, "Runner:Workspace", "Workspace:Root", Protocol.SeedEnvironment.WorkspaceRoot);
         return new Dictionary<string, string?>
         {
             ["Runner:Home"] = home,
-            ["Runner:BrokerUrl"] = Pick(commandLine.BrokerUrl, "BrokerUrl", Protocol.SeedEnvironment.BrokerUrl, stored?.BrokerUrl),
-            ["Runner:Token"] = Pick(commandLine.Token, "Token", Protocol.SeedEnvironment.SharedSecret, stored?.Token),
-            ["Runner:Id"] = Pick(commandLine.Id, "Id", Protocol.SeedEnvironment.RunnerId, stored?.RunnerId),
-            ["Runner:Name"] = Pick(commandLine.Name, "Name", null, null),
-            ["Runner:Workspace"] = Pick(commandLine.Workspace, "Workspace", Protocol.SeedEnvironment.WorkspaceRoot, null),
+            ["Runner:BrokerUrl"] = Pick(commandLine.BrokerUrl, stored?.BrokerUrl, "Runner:BrokerUrl", Protocol.SeedEnvironment.BrokerUrl),
+            ["Runner:Token"] = Pick(commandLine.Token, stored?.Token, "Runner:Token", Protocol.SeedEnvironment.SharedSecret),
+            ["Runner:Id"] = Pick(commandLine.Id, stored?.RunnerId, "Runner:Id", Protocol.SeedEnvironment.RunnerId),
+            ["Runner:Name"] = Pick(commandLine.Name, null, "Runner:Name"),
+            ["Runner:Workspace"] = workspace,
+            ["Workspace:Root"] = workspace,
+            ["Workspace:Home"] = Pick(null, null, "Workspace:Home") ?? home,
         };
     }
+
+    private static string? Set(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }
 
 /// <summary>Healthy while linked; degraded (still 200, the process is fine) while reconnecting.</summary>

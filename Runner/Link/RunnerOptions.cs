@@ -8,7 +8,7 @@ public sealed class RunnerOptions
 {
     public const string Section = "Runner";
 
-    /// <summary><c>ws(s)://host[:port]/runner</c>; http(s) and a missing path are accepted and normalised.</summary>
+    /// <summary><c>ws(s)://host[:port]/runner</c>; http(s), a missing path and the seed's <c>/socket</c> are accepted and normalised.</summary>
     public string? BrokerUrl { get; set; }
     public string? Token { get; set; }
     public string? Id { get; set; }
@@ -46,7 +46,7 @@ public static class RunnerPaths
 
 public static class LinkAddress
 {
-    /// <summary>Accepts ws, wss, http, https; appends /runner when the URL names only the host.</summary>
+    /// <summary>Accepts ws, wss, http, https; links to /runner when the URL names only the host or the seed's /socket.</summary>
     public static Uri Normalize(string url)
     {
         if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri))
@@ -63,7 +63,7 @@ public static class LinkAddress
             },
         };
         if (uri.IsDefaultPort) builder.Port = -1;
-        if (builder.Path is "" or "/") builder.Path = LinkProtocol.RunnerPath;
+        builder.Path = LinkProtocol.LinkPathFor(builder.Path);
         return builder.Uri;
     }
 }

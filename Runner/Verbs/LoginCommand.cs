@@ -34,7 +34,9 @@ public static class LoginCommand
             return 1;
         }
 
-        var home = RunnerPaths.Home(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        string home;
+        try { home = RunnerPaths.Home(RunnerDotEnv.Environment()); }
+        catch (InvalidDataException e) { Report.Error(json, e.Message); return 1; }
         var path = new LoginSettings(uri.ToString(), token, id).Save(home);
         var reachable = check is HttpStatusCode.SwitchingProtocols;
         if (json)

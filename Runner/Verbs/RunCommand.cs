@@ -17,7 +17,7 @@ public static class RunCommand
     {
         var broker = new Option<string?>("--broker") { Description = "Broker URL, e.g. wss://broker.example.com (env RUNNER_BROKER_URL)." };
         var token = new Option<string?>("--token") { Description = "Runner token or shared secret (env RUNNER_SHARED_SECRET)." };
-        var workspace = new Option<string?>("--workspace") { Description = "Folder projects are created in (env WORKSPACE_ROOT)." };
+        var workspace = new Option<string?>("--workspace") { Description = "Folder projects are created in (env WORKSPACE_ROOT; the flag wins)." };
         var id = new Option<string?>("--id") { Description = "This runner's id (env RUNNER_ID; default the host name)." };
         var name = new Option<string?>("--name") { Description = "Display name shown in the web UI." };
         var json = RunnerCli.JsonOption();
@@ -37,7 +37,15 @@ public static class RunCommand
     private static async Task<int> RunAsync(RunnerOptions commandLine, bool json, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.AddInMemoryCollection(LinkExtensions.ResolveSettings(builder.Configuration, commandLine));
+        try
+        {
+            builder.Configuration.AddRunnerSettings(commandLine, Directory.GetCurrentDirectory());
+        }
+        catch (InvalidDataException e)
+        {
+            Report.Error(json, e.Message);
+            return 1;
+        }
         var options = builder.Configuration.GetSection(RunnerOptions.Section).Get<RunnerOptions>() ?? new RunnerOptions();
         if (string.IsNullOrWhiteSpace(options.BrokerUrl) || string.IsNullOrWhiteSpace(options.Token))
         {

@@ -20,7 +20,9 @@ public static class StatusCommand
 
     private static int Show(bool json)
     {
-        var home = RunnerPaths.Home(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        string home;
+        try { home = RunnerPaths.Home(RunnerDotEnv.Environment()); }
+        catch (InvalidDataException e) { Report.Error(json, e.Message); return 1; }
         var running = Read(home).Where(IsLive).ToList();
         if (json)
         {

@@ -134,9 +134,10 @@ public class ChildProcess : IAsyncDisposable
     public int ProcessId => _process?.Id ?? 0;
     public event Action<string>? Line;
 
-    protected void Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment)
+    protected void Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
         foreach (var a in arguments) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment) psi.Environment[k] = v;
         Start(psi);
