@@ -19,6 +19,13 @@ public static class AppHostExtensions
             // Railway and friends give the port in PORT; the service binds where it is told.
             ? service.WithHttpEndpoint(env: healthPortVariable ?? "PORT").WithExternalHttpEndpoints()
             : service.WithHttpEndpoint(port: port, targetPort: port, env: healthPortVariable, isProxied: false);
+        if (builder.ExecutionContext.IsRunMode)
+        {
+            // Aspire turns on the OTLP exporter's in-memory retry. On Ctrl+C the dashboard stops first, so each
+            // service's last flush (traces, metrics, logs: up to 5 s each while the host is disposed) kept retrying
+            // a closed port until DCP killed it (docs/operations.md, "Stopping"). Without retry a failed export is dropped at once.
+            service = service.WithEnvironment(context => context.EnvironmentVariables.Remove("OTEL_DOTNET_EXPERIMENTAL_OTLP_RETRY"));
+        }
         return service.WithHttpHealthCheck("/health");
     }
 
