@@ -25,12 +25,14 @@ public sealed record PreviewTarget(
 /// <summary>
 /// Looks preview ids up in the projects table. A label that is not shaped like a preview id (<see cref="PreviewUrls.IsPreviewId"/>)
 /// names no preview and costs no query. Answers, found or not, are kept for a second so a page's many requests are
-/// cheap, in a cache of at most <see cref="BrokerOptions.PreviewTargetCacheSize"/> entries: random hosts can neither
+/// cheap; a preview whose dev server does not serve yet is kept only a tenth of that, so the first request after it
+/// comes up (a restart, docs/runner-protocol.md) reaches the app instead of a cached "starting" page, in a cache of at most <see cref="BrokerOptions.PreviewTargetCacheSize"/> entries: random hosts can neither
 /// grow it nor push out real previews for long (misses go first). See docs/runner-protocol.md.
 /// </summary>
 public sealed class PreviewTargetStore(NpgsqlDataSource db, IOptions<BrokerOptions> options) : IDisposable
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan NotServingFor = TimeSpan.FromMilliseconds(100);
     private readonly MemoryCache _cache = new(new MemoryCacheOptions
     {
         SizeLimit = Math.Max(1, options.Value.PreviewTargetCacheSize),
@@ -74,7 +76,7 @@ public sealed class PreviewTargetStore(NpgsqlDataSource db, IOptions<BrokerOptio
         _cache.Set(previewId, new Cached(target), new MemoryCacheEntryOptions
         {
             Size = 1,
-            AbsoluteExpirationRelativeToNow = CacheFor,
+            AbsoluteExpirationRelativeToNow = target is null or { DevServerStatus: DevServerStatuses.Running, Port: not null } ? CacheFor : NotServingFor,
             // Over the limit, compaction removes low priority first: a flood of random ids evicts its own misses.
             Priority = target is null ? CacheItemPriority.Low : CacheItemPriority.Normal,
         });
