@@ -19,55 +19,30 @@ public sealed class CommandDispatcher(
 {
     private static readonly TimeSpan SafetyPoll = TimeSpan.FromSeconds(30);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var backoff = TimeSpan.FromMilliseconds(500);
-        while (!stoppingToken.IsCancellationRequested)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new PostgresListener(dataSource, logger, SentryVibeDb.CommandsChannel, SentryVibeDb.RevokedTokensChannel)
         {
-            try
+            OnNotification = (channel, payload) =>
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) =>
+                if (channel == SentryVibeDb.RevokedTokensChannel)
                 {
-                    if (e.Channel == SentryVibeDb.RevokedTokensChannel)
-                    {
-                        if (Guid.TryParse(e.Payload, out var tokenId)) CloseLinksOf([tokenId]);
-                    }
-                    else
-                    {
-                        registry.Get(e.Payload)?.WakeDelivery();
-                    }
-                };
-                await using (var listen = new NpgsqlCommand($"LISTEN {SentryVibeDb.CommandsChannel}; LISTEN {SentryVibeDb.RevokedTokensChannel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                    if (Guid.TryParse(payload, out var tokenId)) CloseLinksOf([tokenId]);
                 }
-                backoff = TimeSpan.FromMilliseconds(500);
-                logger.LogDebug("Listening on {Channel}", SentryVibeDb.CommandsChannel);
+                else
+                {
+                    registry.Get(payload)?.WakeDelivery();
+                }
+            },
+            // Notifications sent while we were not listening are gone: look for work directly, then every half minute.
+            OnConnected = CatchUpAsync,
+            OnIdle = CatchUpAsync,
+            IdleCheck = SafetyPoll,
+        }.RunAsync(stoppingToken);
 
-                // Notifications sent while we were not listening are gone: look for work directly.
-                await WakePendingAsync(stoppingToken);
-                await CloseRevokedAsync(stoppingToken);
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    if (!await connection.WaitAsync(SafetyPoll, stoppingToken))
-                    {
-                        await WakePendingAsync(stoppingToken);
-                        await CloseRevokedAsync(stoppingToken);
-                    }
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
-            {
-                logger.LogWarning("Command listener lost its connection ({Message}); retrying in {Delay} ms", e.Message, backoff.TotalMilliseconds);
-                try { await Task.Delay(backoff, stoppingToken); } catch (OperationCanceledException) { return; }
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 10_000));
-            }
-        }
+    private async Task CatchUpAsync(CancellationToken cancellationToken)
+    {
+        await WakePendingAsync(cancellationToken);
+        await CloseRevokedAsync(cancellationToken);
     }
 
     private async Task CloseRevokedAsync(CancellationToken cancellationToken)

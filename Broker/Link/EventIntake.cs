@@ -222,7 +222,7 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
             await using var command = dataSource.CreateCommand($"SELECT pg_notify('{SentryVibeDb.EventsChannel}', m) FROM unnest(@messages) AS m");
             command.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text)
             {
-                Value = latestByProject.Select(kv => $"{kv.Key}:{kv.Value}").ToArray(),
+                Value = latestByProject.Select(kv => EventNotification.Format(kv.Key, kv.Value)).ToArray(),
             });
             await command.ExecuteNonQueryAsync(cancellationToken);
         }

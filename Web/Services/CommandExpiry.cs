@@ -67,7 +67,7 @@ public sealed class CommandExpiry(SentryVibeDb db, IOptions<SentryVibeOptions> o
             await db.SaveChangesAsync(ct);
             foreach (var (project, row, _) in written)
             {
-                await db.Database.ExecuteSqlAsync($"SELECT pg_notify({SentryVibeDb.EventsChannel}, {project.Id + ":" + row.Id})", ct);
+                await db.Database.ExecuteSqlAsync($"SELECT pg_notify({SentryVibeDb.EventsChannel}, {EventNotification.Format(project.Id, row.Id)})", ct);
             }
             await tx.CommitAsync(ct);
             foreach (var c in due)

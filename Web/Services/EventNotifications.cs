@@ -23,60 +23,32 @@ public sealed class EventNotifications(NpgsqlDataSource dataSource, ILogger<Even
         return subscription;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var backoff = TimeSpan.FromSeconds(1);
-        while (!stoppingToken.IsCancellationRequested)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new PostgresListener(dataSource, logger, SentryVibeDb.EventsChannel)
         {
-            try
+            OnNotification = (_, payload) => Dispatch(payload),
+            OnConnected = _ =>
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) => Dispatch(e.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {SentryVibeDb.EventsChannel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                }
                 _listening.TrySetResult();
-                backoff = TimeSpan.FromSeconds(1);
                 // Notifications sent while we were not listening are lost: everybody re-reads.
                 WakeAll();
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    if (!await connection.WaitAsync(PingEvery, stoppingToken))
-                    {
-                        // An idle socket can die silently; a round trip finds out.
-                        await using var ping = new NpgsqlCommand("SELECT 1", connection);
-                        await ping.ExecuteNonQueryAsync(stoppingToken);
-                    }
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning(e, "Event listener lost its database connection; reconnecting in {Delay}", backoff);
-                try { await Task.Delay(backoff, stoppingToken); }
-                catch (OperationCanceledException) { break; }
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
-        }
-    }
+                return Task.CompletedTask;
+            },
+            IdleCheck = PingEvery,
+            InitialBackoff = TimeSpan.FromSeconds(1),
+            MaxBackoff = TimeSpan.FromSeconds(30),
+        }.RunAsync(stoppingToken);
 
-    /// <summary>Payload "projectId:eventId" as the broker and Web send it.</summary>
     private void Dispatch(string payload)
     {
-        var parts = payload.Split(':', 2);
-        if (!Guid.TryParse(parts[0], out var projectId))
+        if (!EventNotification.TryParse(payload, out var notification))
         {
             WakeAll();
             return;
         }
-        var eventId = parts.Length > 1 && long.TryParse(parts[1], out var id) ? id : 0;
         foreach (var s in _subscriptions.Keys)
         {
-            if (s.ProjectId is null || s.ProjectId == projectId) s.Signal(projectId, eventId);
+            if (s.ProjectId is null || s.ProjectId == notification.ProjectId) s.Signal(notification.ProjectId, notification.EventId);
         }
     }
 

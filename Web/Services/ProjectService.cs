@@ -345,7 +345,7 @@ public sealed class ProjectService(
 
         foreach (var e in eventRows)
         {
-            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({SentryVibeDb.EventsChannel}, {project.Id + ":" + e.Id})", ct);
+            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({SentryVibeDb.EventsChannel}, {EventNotification.Format(project.Id, e.Id)})", ct);
         }
         await db.Database.ExecuteSqlAsync($"SELECT pg_notify({SentryVibeDb.CommandsChannel}, {runnerId})", ct);
         return (row, eventRows.Select(e => e.Id).ToList());
