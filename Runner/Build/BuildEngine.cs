@@ -88,7 +88,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
         {
             return "The prompt is empty.";
         }
-        if (Slug.Problem(command.Slug) is { } slugProblem)
+        if (Slugs.Problem(command.Slug) is { } slugProblem)
         {
             return slugProblem;
         }

@@ -138,7 +138,7 @@ public sealed class ProjectService(
                     {
                         Id = Guid.CreateVersion7(),
                         Slug = slug,
-                        Name = name ?? Slugs.NameFrom(prompt!),
+                        Name = name ?? UniqueNames.NameFrom(prompt!),
                         Prompt = prompt!,
                         Status = ProjectStatuses.Pending,
                         StatusReason = statusReason.Length == 0 ? null : statusReason,
@@ -146,7 +146,7 @@ public sealed class ProjectService(
                         TemplateUrl = templateUrl,
                         RunnerId = runnerId,
                         Agent = agent,
-                        PreviewId = Slugs.NewPreviewId(),
+                        PreviewId = PreviewUrls.NewPreviewId(),
                         CreatedAt = now,
                         UpdatedAt = now,
                     };
@@ -358,6 +358,6 @@ public sealed class ProjectService(
             .Where(p => p.Slug == baseSlug || p.Slug.StartsWith(prefix))
             .Select(p => p.Slug)
             .ToListAsync(ct);
-        return Slugs.FirstFree(baseSlug, taken.ToHashSet());
+        return UniqueNames.FirstFree(baseSlug, taken.ToHashSet());
     }
 }
