@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+
 namespace SentryVibe.Protocol;
 
 /// <summary>
@@ -27,6 +29,9 @@ public static class PreviewUrls
         }
         return true;
     }
+
+    /// <summary>A new preview id: 128 random bits in lower-case hex, so previews cannot be guessed.</summary>
+    public static string NewPreviewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(PreviewIdLength / 2));
 
     /// <summary>The relay URL of a preview: <c>{scheme}://{previewId}.{previewDomain}/</c>, built by the server.</summary>
     public static string ForRelay(string previewId, string previewDomain, string scheme = "http") =>

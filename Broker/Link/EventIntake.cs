@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.EntityFrameworkCore;
@@ -64,7 +63,7 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
             if (e.Seq <= 0) throw new ArgumentException($"Event seq must be positive (got {e.Seq}).");
             if (e.Body is null) throw new ArgumentException($"Event {e.Seq} has no body.");
             if (!seenSeqs.Add(e.Seq)) throw new ArgumentException($"Event seq {e.Seq} appears twice in one batch.");
-            EventTypeNames.Of(e.Body);
+            Discriminators.Of(e.Body);
         }
         var maxSeq = count == 0 ? 0 : seenSeqs.Max();
         var batchProjects = events.Where(e => e.ProjectId is not null).Select(e => e.ProjectId!.Value).Distinct().Order().ToArray();
@@ -118,8 +117,8 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
                 bySeq[e.Seq] = e;
                 seqs[i] = e.Seq;
                 projects[i] = e.ProjectId;
-                types[i] = EventTypeNames.Of(e.Body);
-                payloads[i] = JsonSerializer.Serialize(e.Body, LinkProtocol.JsonOptions);
+                types[i] = Discriminators.Of(e.Body);
+                payloads[i] = Discriminators.Serialize(e.Body);
                 timestamps[i] = e.Timestamp.ToUniversalTime();
             }
 
@@ -231,15 +230,4 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
             logger.LogWarning(e, "Could not notify readers of {Count} projects' new events", latestByProject.Count);
         }
     }
-}
-
-/// <summary>The kebab-case discriminator of each event type, read from the contract's own attributes.</summary>
-internal static class EventTypeNames
-{
-    private static readonly Dictionary<Type, string> Names = typeof(ProjectEvent)
-        .GetCustomAttributes<JsonDerivedTypeAttribute>()
-        .ToDictionary(a => a.DerivedType, a => (string)a.TypeDiscriminator!);
-
-    public static string Of(ProjectEvent e) =>
-        Names.TryGetValue(e.GetType(), out var name) ? name : throw new ArgumentException($"Unknown event type {e.GetType().Name}.");
 }

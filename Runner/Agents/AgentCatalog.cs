@@ -29,7 +29,7 @@ public sealed class AgentCatalog(IEnumerable<IAgent> agents, IOptions<AgentOptio
             : requested;
         if (!_byName.TryGetValue(name, out var agent))
         {
-            throw new ArgumentException($"Unknown agent '{requested}'. Known agents: {string.Join(", ", _byName.Keys)}.");
+            throw new ArgumentException(Protocol.StartBuildRules.UnknownAgent(requested, _byName.Keys));
         }
         if (agent.Unavailable() is { } why)
         {

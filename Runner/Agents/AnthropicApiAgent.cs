@@ -254,7 +254,7 @@ public sealed class AnthropicApiAgent(
     private decimal Cost(long input, long output) =>
         (input * options.Value.Anthropic.InputPricePerMillionTokens + output * options.Value.Anthropic.OutputPricePerMillionTokens) / 1_000_000m;
 
-    private string SessionFile(string session) => Path.Join(workspaceOptions.Value.ResolvedHome, "sessions", $"{Slug.From(session)}.json");
+    private string SessionFile(string session) => Path.Join(workspaceOptions.Value.ResolvedHome, "sessions", $"{Slugs.From(session)}.json");
 
     private List<JsonNode> LoadHistory(string session)
     {

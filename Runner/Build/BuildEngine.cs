@@ -84,11 +84,11 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
 
     public string? StartBuild(StartBuild command)
     {
-        if (string.IsNullOrWhiteSpace(command.Prompt))
+        if (StartBuildRules.PromptProblem(command.Prompt) is { } promptProblem)
         {
-            return "The prompt is empty.";
+            return promptProblem;
         }
-        if (Slug.Problem(command.Slug) is { } slugProblem)
+        if (Slugs.Problem(command.Slug) is { } slugProblem)
         {
             return slugProblem;
         }
@@ -101,7 +101,7 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
             }
             else if ((template = TemplateCatalog.Find(command.TemplateId)) is null)
             {
-                return $"Unknown template '{command.TemplateId}'. Known templates: {string.Join(", ", TemplateCatalog.BuiltIn.Select(t => t.Id))}.";
+                return StartBuildRules.UnknownTemplate(command.TemplateId);
             }
         }
         else
@@ -161,9 +161,9 @@ public sealed class BuildEngine : IHostedService, IAsyncDisposable
 
     public string? FollowUp(FollowUpTurn command)
     {
-        if (string.IsNullOrWhiteSpace(command.Prompt))
+        if (StartBuildRules.PromptProblem(command.Prompt) is { } promptProblem)
         {
-            return "The prompt is empty.";
+            return promptProblem;
         }
         if (_states.Get(command.ProjectId) is not { } state)
         {

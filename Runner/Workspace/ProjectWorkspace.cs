@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SentryVibe.Protocol;
 
 namespace SentryVibe.Runner.Workspace;
 
@@ -26,7 +27,7 @@ public sealed class ProjectWorkspace
     /// <summary>The folder of a project; the slug must be valid (so it can never name anything outside the root).</summary>
     public string ProjectPath(string slug)
     {
-        if (Slug.Problem(slug) is { } problem)
+        if (Slugs.Problem(slug) is { } problem)
         {
             throw new WorkspaceException(problem);
         }

@@ -54,7 +54,7 @@ public sealed class ProjectService(
             template = TemplateCatalog.Find(request.TemplateId.Trim());
             if (template is null)
             {
-                errors["templateId"] = [$"Unknown template '{request.TemplateId}'. Known: {string.Join(", ", TemplateCatalog.BuiltIn.Select(t => t.Id))}."];
+                errors["templateId"] = [StartBuildRules.UnknownTemplate(request.TemplateId)];
             }
         }
         var templateUrl = string.IsNullOrWhiteSpace(request.TemplateUrl) ? null : request.TemplateUrl.Trim();
@@ -68,7 +68,7 @@ public sealed class ProjectService(
         }
         if (request.Agent is not null && !Agents.IsKnown(request.Agent))
         {
-            errors["agent"] = [$"Unknown agent '{request.Agent}'. Known: {string.Join(", ", Agents.All)}."];
+            errors["agent"] = [StartBuildRules.UnknownAgent(request.Agent, Agents.All)];
         }
         var name = string.IsNullOrWhiteSpace(request.Name) ? null : request.Name.Trim();
         if (name is { Length: > MaxNameLength })
@@ -138,7 +138,7 @@ public sealed class ProjectService(
                     {
                         Id = Guid.CreateVersion7(),
                         Slug = slug,
-                        Name = name ?? Slugs.NameFrom(prompt!),
+                        Name = name ?? UniqueNames.NameFrom(prompt!),
                         Prompt = prompt!,
                         Status = ProjectStatuses.Pending,
                         StatusReason = statusReason.Length == 0 ? null : statusReason,
@@ -146,7 +146,7 @@ public sealed class ProjectService(
                         TemplateUrl = templateUrl,
                         RunnerId = runnerId,
                         Agent = agent,
-                        PreviewId = Slugs.NewPreviewId(),
+                        PreviewId = PreviewUrls.NewPreviewId(),
                         CreatedAt = now,
                         UpdatedAt = now,
                     };
@@ -262,7 +262,7 @@ public sealed class ProjectService(
     {
         if (string.IsNullOrWhiteSpace(prompt))
         {
-            errors["prompt"] = ["A prompt is required."];
+            errors["prompt"] = [StartBuildRules.EmptyPrompt];
             return null;
         }
         if (Encoding.UTF8.GetByteCount(prompt) > Options.MaxPromptBytes)
@@ -358,6 +358,6 @@ public sealed class ProjectService(
             .Where(p => p.Slug == baseSlug || p.Slug.StartsWith(prefix))
             .Select(p => p.Slug)
             .ToListAsync(ct);
-        return Slugs.FirstFree(baseSlug, taken.ToHashSet());
+        return UniqueNames.FirstFree(baseSlug, taken.ToHashSet());
     }
 }

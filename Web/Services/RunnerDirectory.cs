@@ -65,7 +65,7 @@ public sealed class RunnerDirectory(SentryVibeDb db, TimeProvider time, ILogger<
             var taken = (await db.RunnerTokens.Where(t => t.RunnerId != null && t.RunnerId.StartsWith(baseId)).Select(t => t.RunnerId!).ToListAsync(ct))
                 .Concat(await db.Runners.Where(r => r.Id.StartsWith(baseId)).Select(r => r.Id).ToListAsync(ct))
                 .ToHashSet(StringComparer.Ordinal);
-            runnerId = Slugs.FirstFree(baseId, taken, RunnerIds.MaxLength, RunnerIds.FromName);
+            runnerId = UniqueNames.FirstFree(baseId, taken, RunnerIds.MaxLength, RunnerIds.FromName);
         }
 
         var token = TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));

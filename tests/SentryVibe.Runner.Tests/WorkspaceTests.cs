@@ -43,15 +43,6 @@ public sealed class WorkspaceTests : IDisposable
         Assert.Contains("60", Assert.Throws<WorkspaceException>(() => _workspace.ProjectPath(new string('a', 61))).Message);
 
     [Fact]
-    public void Text_becomes_a_slug_of_lowercase_letters_digits_and_hyphens()
-    {
-        Assert.Equal("my-todo-app", Slug.From("My Todo App!"));
-        Assert.Equal("cafe-creme", Slug.From("Café  Crème"));
-        Assert.True(Slug.From(new string('x', 100)).Length <= Slug.MaxLength);
-        Assert.Equal("project", Slug.From("!!!"));
-    }
-
-    [Fact]
     public void Relative_paths_resolve_inside_the_project() =>
         Assert.Equal(Path.Join(App, "src", "App.tsx"), _workspace.Resolve(App, "src/App.tsx"));
 

@@ -73,7 +73,7 @@ public sealed class FakeBroker(string connectionString) : IAsyncDisposable
             RunnerId = RunnerId,
             Seq = Interlocked.Increment(ref _seq),
             ProjectId = projectId,
-            Type = Web.Services.Discriminators.Of(body),
+            Type = Discriminators.Of(body),
             Payload = JsonSerializer.Serialize(body, LinkProtocol.JsonOptions),
             Timestamp = now,
             CreatedAt = now,

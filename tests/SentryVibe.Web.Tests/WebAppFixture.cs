@@ -147,7 +147,7 @@ public abstract class WebTest(PostgresFixture postgres, WebAppFixture fixture) :
             RunnerId = runnerId,
             Seq = seq ?? Interlocked.Increment(ref _seq),
             ProjectId = projectId,
-            Type = Services.Discriminators.Of(body),
+            Type = Discriminators.Of(body),
             Payload = JsonSerializer.Serialize(body, LinkProtocol.JsonOptions),
             Timestamp = now,
             CreatedAt = now,
