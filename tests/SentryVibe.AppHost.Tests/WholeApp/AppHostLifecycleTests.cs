@@ -1,3 +1,4 @@
+using SentryVibe.Testing;
 using Xunit;
 
 namespace SentryVibe.AppHost.Tests.WholeApp;
@@ -18,6 +19,13 @@ public sealed class AppHostLifecycleTests : IDisposable
             Assert.True(File.Exists(first.ContractFile));
         }
         Assert.False(File.Exists(RunningApp.ContractPath(_home)), "apphost.json must not outlive the AppHost that wrote it");
+        if (ProcessProbe.Supported)
+        {
+            // Postgres runs in its data directory under the home: nothing may be left there once the AppHost is stopped
+            // (the orchestrator stops its processes after the AppHost returns, hence a wait rather than a look).
+            await Eventually.WaitAsync(() => Task.FromResult(ProcessProbe.RunningIn(_home).Count == 0), TimeSpan.FromSeconds(30),
+                "no process left running in the AppHost's home");
+        }
 
         // What a killed server leaves behind: a postmaster.pid naming a process that no longer exists.
         var pidFile = Path.Combine(_home, "postgres", "postmaster.pid");
