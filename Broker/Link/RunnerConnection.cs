@@ -28,7 +28,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     private readonly TokenBucketRateLimiter _heartbeatLimiter;
     private MultiplexingStream? _mux;
     private JsonRpc? _rpc;
-    private int _helloState; // 0: none, 1: in progress, 2: done, 3: refused
+    private int _helloState; // a HelloState, held as an int for Interlocked
     private long _lastHeard = Environment.TickCount64;
     private Task _delivery = Task.CompletedTask;
     private long _committedSeq;
@@ -47,6 +47,15 @@ public sealed class RunnerConnection : IAsyncDisposable
         _heartbeatLimiter = Bucket(options.HeartbeatsPerSecond, 10);
     }
 
+    private enum HelloState { None, InProgress, Done, Refused }
+
+    private HelloState HelloStatus => (HelloState)Volatile.Read(ref _helloState);
+
+    private bool TryMoveHello(HelloState from, HelloState to) =>
+        Interlocked.CompareExchange(ref _helloState, (int)to, (int)from) == (int)from;
+
+    private void SetHello(HelloState state) => Volatile.Write(ref _helloState, (int)state);
+
     public Guid ConnectionId { get; } = Guid.NewGuid();
 
     /// <summary>What the link's token proved: the per-runner token it was made with (closed when that is revoked), or the shared secret.</summary>
@@ -62,7 +71,7 @@ public sealed class RunnerConnection : IAsyncDisposable
 
     public TimeSpan SinceHeard => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastHeard));
 
-    public bool IsReady => Volatile.Read(ref _helloState) == 2 && !_closed.IsCancellationRequested;
+    public bool IsReady => HelloStatus == HelloState.Done && !_closed.IsCancellationRequested;
 
     public async Task RunAsync(CancellationToken aborted)
     {
@@ -102,7 +111,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
         {
             // Our own decision (a close already sent with its reason) or the Hello deadline passing before any channel.
-            if (Volatile.Read(ref _helloState) != 2) close = (WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloTimeout);
+            if (HelloStatus != HelloState.Done) close = (WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloTimeout);
         }
         catch (OperationCanceledException)
         {
@@ -199,7 +208,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         try
         {
             await Task.Delay(_services.Options.HelloTimeout, ct);
-            if (Volatile.Read(ref _helloState) != 2) await CloseAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloTimeout);
+            if (HelloStatus != HelloState.Done) await CloseAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloTimeout);
         }
         catch (OperationCanceledException) { }
     }
@@ -220,7 +229,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         {
             throw Error(LinkErrorCodes.InvalidRequest, RunnerIds.Rule);
         }
-        if (Interlocked.CompareExchange(ref _helloState, 1, 0) != 0)
+        if (!TryMoveHello(HelloState.None, HelloState.InProgress))
         {
             throw Error(LinkErrorCodes.InvalidRequest, "Hello was already sent on this link.");
         }
@@ -234,7 +243,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            Volatile.Write(ref _helloState, 0);
+            SetHello(HelloState.None);
             throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
         }
         if (refusal is not null)
@@ -253,7 +262,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            Volatile.Write(ref _helloState, 0);
+            SetHello(HelloState.None);
             throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
         }
 
@@ -262,7 +271,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         {
             _ = previous.CloseAsync(WebSocketCloseStatus.NormalClosure, LinkCloseReasons.Replaced);
         }
-        Volatile.Write(ref _helloState, 2);
+        SetHello(HelloState.Done);
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _remote, committed);
 
         _delivery = Task.Run(() => DeliverLoopAsync(_closed.Token));
@@ -276,7 +285,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     {
         if (hello is null || LinkLimits.Check(hello) is not { } problem) return;
         _logger.LogWarning("Refusing a Hello from {Remote}: {Problem}", _remote, problem);
-        Interlocked.CompareExchange(ref _helloState, 3, 0); // 3: refused, so no second Hello slips in before the close
+        TryMoveHello(HelloState.None, HelloState.Refused); // so no second Hello slips in before the close
         _ = CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloOverLimits);
         throw Error(LinkErrorCodes.InvalidRequest, problem);
     }
@@ -421,7 +430,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     }
 
     private string RequireHello() =>
-        Volatile.Read(ref _helloState) == 2 && RunnerId is { } id ? id : throw Error(LinkErrorCodes.HelloRequired, "Send Hello first.");
+        HelloStatus == HelloState.Done && RunnerId is { } id ? id : throw Error(LinkErrorCodes.HelloRequired, "Send Hello first.");
 
     private async Task CloseAfterReplyAsync(WebSocketCloseStatus status, string reason)
     {
