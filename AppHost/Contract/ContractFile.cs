@@ -57,7 +57,7 @@ public sealed class ContractFileWriter(
         var loginUrl = $"{webUrl}/login?t={Uri.EscapeDataString(home.ApiToken)}";
         var contract = new AppHostContract(webUrl, brokerUrl, home.ApiToken, home.PreviewDomain, loginUrl,
             await PostgresPortAsync(stoppingToken), Environment.ProcessId, DateTimeOffset.UtcNow);
-        SentryVibeHome.WritePrivate(home.ContractFile, JsonSerializer.Serialize(contract, Json) + "\n");
+        PrivateFiles.Write(home.ContractFile, JsonSerializer.Serialize(contract, Json) + "\n");
         _written = true;
 
         // The one line a user needs, on the terminal only: the link carries the API token, and logs travel on (the

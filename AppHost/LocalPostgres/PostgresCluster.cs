@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using CliWrap;
 using CliWrap.Buffered;
+using SentryVibe.AppHost.Contract;
 
 namespace SentryVibe.LocalPostgres;
 
@@ -101,7 +102,7 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
         ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dataDirectory).TrimEnd(Path.DirectorySeparatorChar))!, PasswordFileName));
 
     /// <summary>The superuser's password, made on first use (0600 file in a 0700 folder) and reused after.</summary>
-    public string Password => _password ??= PostgresPassword.LoadOrCreate(PasswordFile);
+    public string Password => _password ??= PrivateFiles.Secret(PasswordFile, minimumLength: 16);
 
     public static int FreePort()
     {
@@ -158,7 +159,7 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
         var pwFile = Path.Combine(pwDirectory.FullName, "pw");
         try
         {
-            PostgresPassword.WritePrivate(pwFile, Password + "\n");
+            PrivateFiles.Write(pwFile, Password + "\n");
             if (Binaries.RunAsUser is { } user)
             {
                 await Cli.Wrap("chown").WithArguments(["-R", $"{user}:", pwDirectory.FullName]).ExecuteAsync(cancellationToken);
@@ -387,36 +388,6 @@ public sealed class PostgresCluster(PostgresBinaries binaries, string dataDirect
     public async ValueTask DisposeAsync() => await StopAsync();
 }
 
-
-/// <summary>The superuser's password file: random, url-safe, mode 600 in a folder of mode 700, whatever the umask.</summary>
-public static class PostgresPassword
-{
-    private const UnixFileMode OwnerFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode OwnerFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-
-    public static string LoadOrCreate(string path)
-    {
-        if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: >= 16 } existing) return existing;
-        var value = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))
-            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        WritePrivate(path, value + "\n");
-        return value;
-    }
-
-    /// <summary>Writes a file created 0600 (never readable by others, even for a moment), atomically.</summary>
-    public static void WritePrivate(string path, string content)
-    {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
-        else if (!Directory.Exists(directory)) Directory.CreateDirectory(directory, OwnerFolder);
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = OwnerFile;
-        using (var writer = new StreamWriter(temp, options)) writer.Write(content);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, OwnerFile); // an existing temp kept its mode
-        File.Move(temp, path, overwrite: true);
-    }
-}
 
 /// <summary>Reading and rewriting pg_hba.conf: which lines let anyone in without a password.</summary>
 public static class PostgresHba

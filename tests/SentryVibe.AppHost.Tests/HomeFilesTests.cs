@@ -2,6 +2,7 @@ extern alias AppHostAssembly;
 using Microsoft.Extensions.Configuration;
 using Xunit;
 using SentryVibeHome = AppHostAssembly::SentryVibe.AppHost.Contract.SentryVibeHome;
+using PrivateFiles = AppHostAssembly::SentryVibe.AppHost.Contract.PrivateFiles;
 
 namespace SentryVibe.AppHost.Tests;
 
@@ -33,7 +34,7 @@ public sealed class HomeFilesTests : IDisposable
             ["SentryVibe:WebPort"] = "0",
             ["SentryVibe:BrokerPort"] = "0",
         }).Build());
-        SentryVibeHome.WritePrivate(loaded.ContractFile, "{}\n");
+        PrivateFiles.Write(loaded.ContractFile, "{}\n");
 
         Assert.Equal(new string('a', 43), loaded.ApiToken);
         Assert.Equal((UnixFileMode)0, File.GetUnixFileMode(home) & GroupOrOtherReadWrite);

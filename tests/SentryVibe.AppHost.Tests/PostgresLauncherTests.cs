@@ -2,6 +2,7 @@ using System.Diagnostics;
 using CliWrap;
 using CliWrap.Buffered;
 using Npgsql;
+using SentryVibe.AppHost.Contract;
 using SentryVibe.LocalPostgres;
 using SentryVibe.Testing;
 using Xunit;
@@ -89,7 +90,7 @@ public sealed class PostgresLauncherTests : IDisposable
         Assert.True(cluster.Password.Length >= 32);
         // A file made in a folder that does not exist yet gets a private folder too.
         var nested = Path.Combine(_root, "fresh", "postgres-password");
-        PostgresPassword.LoadOrCreate(nested);
+        PrivateFiles.Secret(nested, minimumLength: 16);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(nested)!));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(nested));
     }
