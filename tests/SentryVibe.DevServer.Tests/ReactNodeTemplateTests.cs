@@ -1,8 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
-using CliWrap;
-using CliWrap.Buffered;
 using SentryVibe.Protocol;
 using Xunit.Abstractions;
 
@@ -22,35 +18,7 @@ public sealed class ReactNodeTemplateFixture : IAsyncLifetime
     {
         var template = System.IO.Path.Combine(AppContext.BaseDirectory, "Templates", "react-node");
         var packageJson = File.ReadAllText(System.IO.Path.Combine(template, "package.json"));
-        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(packageJson)))[..12].ToLowerInvariant();
-        var root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sentryvibe-devserver-tests");
-        Directory.CreateDirectory(root);
-        Path = System.IO.Path.Combine(root, $"react-node-{hash}");
-        var marker = System.IO.Path.Combine(Path, ".installed");
-
-        await using var lockFile = await ViteProjectFixture.AcquireLockAsync(System.IO.Path.Combine(root, $"react-node-{hash}.lock"));
-        if (!File.Exists(marker))
-        {
-            var staging = $"{Path}.staging-{Guid.NewGuid():N}";
-            Directory.CreateDirectory(staging);
-            File.WriteAllText(System.IO.Path.Combine(staging, "package.json"), packageJson);
-            var watch = Stopwatch.StartNew();
-            var result = await Cli.Wrap("npm").WithArguments(["install", "--no-audit", "--no-fund"])
-                .WithWorkingDirectory(staging)
-                .WithValidation(CommandResultValidation.None)
-                .ExecuteBufferedAsync(new CancellationTokenSource(TimeSpan.FromMinutes(5)).Token);
-            if (result.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"npm install failed ({result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
-            }
-            InstallTime = watch.Elapsed;
-            File.WriteAllText(System.IO.Path.Combine(staging, ".installed"), DateTimeOffset.UtcNow.ToString("O"));
-            if (Directory.Exists(Path))
-            {
-                Directory.Delete(Path, recursive: true);
-            }
-            Directory.Move(staging, Path);
-        }
+        (Path, InstallTime) = await ViteProjectFixture.InstallOnceAsync("react-node", packageJson);
         foreach (var file in Directory.EnumerateFiles(template, "*", SearchOption.AllDirectories))
         {
             var target = System.IO.Path.Combine(Path, System.IO.Path.GetRelativePath(template, file));

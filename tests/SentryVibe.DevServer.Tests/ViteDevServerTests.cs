@@ -65,36 +65,7 @@ public sealed class ViteProjectFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(PackageJson)))[..12].ToLowerInvariant();
-        var root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sentryvibe-devserver-tests");
-        Directory.CreateDirectory(root);
-        Path = System.IO.Path.Combine(root, $"vite-react-{hash}");
-        var marker = System.IO.Path.Combine(Path, ".installed");
-
-        // Another test run may be installing the same cache right now.
-        await using var lockFile = await AcquireLockAsync(System.IO.Path.Combine(root, $"vite-react-{hash}.lock"));
-        if (!File.Exists(marker))
-        {
-            var staging = $"{Path}.staging-{Guid.NewGuid():N}";
-            Directory.CreateDirectory(staging);
-            File.WriteAllText(System.IO.Path.Combine(staging, "package.json"), PackageJson);
-            var watch = Stopwatch.StartNew();
-            var result = await Cli.Wrap("npm").WithArguments(["install", "--no-audit", "--no-fund"])
-                .WithWorkingDirectory(staging)
-                .WithValidation(CommandResultValidation.None)
-                .ExecuteBufferedAsync(new CancellationTokenSource(TimeSpan.FromMinutes(5)).Token);
-            if (result.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"npm install failed ({result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
-            }
-            InstallTime = watch.Elapsed;
-            File.WriteAllText(System.IO.Path.Combine(staging, ".installed"), DateTimeOffset.UtcNow.ToString("O"));
-            if (Directory.Exists(Path))
-            {
-                Directory.Delete(Path, recursive: true);
-            }
-            Directory.Move(staging, Path);
-        }
+        (Path, InstallTime) = await InstallOnceAsync("vite-react", PackageJson);
         foreach (var (relative, content) in Sources)
         {
             var full = System.IO.Path.Combine(Path, relative);
@@ -104,6 +75,47 @@ public sealed class ViteProjectFixture : IAsyncLifetime
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
+
+    /// <summary>
+    /// Installs <paramref name="packageJson"/> with npm once into a folder of the temp dir keyed by its hash (staged, then
+    /// moved into place under a lock, since another test run may be installing the same one). Returns the folder and how
+    /// long the install took (zero when the cache was warm).
+    /// </summary>
+    internal static async Task<(string Path, TimeSpan InstallTime)> InstallOnceAsync(string name, string packageJson)
+    {
+        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(packageJson)))[..12].ToLowerInvariant();
+        var root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sentryvibe-devserver-tests");
+        Directory.CreateDirectory(root);
+        var path = System.IO.Path.Combine(root, $"{name}-{hash}");
+        var installTime = TimeSpan.Zero;
+        var marker = System.IO.Path.Combine(path, ".installed");
+
+        // Another test run may be installing the same cache right now.
+        await using var lockFile = await AcquireLockAsync(System.IO.Path.Combine(root, $"{name}-{hash}.lock"));
+        if (!File.Exists(marker))
+        {
+            var staging = $"{path}.staging-{Guid.NewGuid():N}";
+            Directory.CreateDirectory(staging);
+            File.WriteAllText(System.IO.Path.Combine(staging, "package.json"), packageJson);
+            var watch = Stopwatch.StartNew();
+            var result = await Cli.Wrap("npm").WithArguments(["install", "--no-audit", "--no-fund"])
+                .WithWorkingDirectory(staging)
+                .WithValidation(CommandResultValidation.None)
+                .ExecuteBufferedAsync(new CancellationTokenSource(TimeSpan.FromMinutes(5)).Token);
+            if (result.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"npm install failed ({result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
+            }
+            installTime = watch.Elapsed;
+            File.WriteAllText(System.IO.Path.Combine(staging, ".installed"), DateTimeOffset.UtcNow.ToString("O"));
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            Directory.Move(staging, path);
+        }
+        return (path, installTime);
+    }
 
     /// <summary>Holds an exclusive lock file: another test run may be installing the same cache right now.</summary>
     internal static async Task<FileStream> AcquireLockAsync(string path)
