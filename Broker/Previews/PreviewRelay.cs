@@ -172,7 +172,7 @@ public sealed class PreviewRelay
         var limit = _options.CurrentValue.MaxPreviewChannelsPerPreview;
         if (!_channels.TryTake(target.PreviewId, limit)) throw new PreviewChannelLimitException("preview", limit);
         var slot = new PreviewChannelSlot(() => _channels.Release(target.PreviewId));
-        return await target.Connection.OpenPreviewStreamAsync(target.ProjectId, slot, cancellationToken);
+        return await target.Connection.Previews.OpenStreamAsync(target.ProjectId, slot, cancellationToken);
     }
 
     private static PreviewChannelLimitException? LimitIn(Exception? exception)

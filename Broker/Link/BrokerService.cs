@@ -1,0 +1,190 @@
+using System.Net.WebSockets;
+using System.Threading.RateLimiting;
+using Npgsql;
+using SentryVibe.Protocol;
+using StreamJsonRpc;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>
+/// What the runner calls on its link (<see cref="IBrokerService"/>, the JSON-RPC target of one
+/// <see cref="RunnerConnection"/>): Hello, event batches, command results, heartbeats. Each call is checked here
+/// (Hello first, limits, rates) and answered with a JSON-RPC error code from <see cref="LinkErrorCodes"/>;
+/// a refused Hello closes the link. See docs/runner-protocol.md.
+/// </summary>
+internal sealed class BrokerService : IBrokerService, IDisposable
+{
+    private readonly RunnerConnection _connection;
+    private readonly LinkServices _services;
+    private readonly string _previewScheme;
+    private readonly ILogger _logger;
+    private readonly TokenBucketRateLimiter _publishLimiter;
+    private readonly TokenBucketRateLimiter _heartbeatLimiter;
+    private long _committedSeq;
+
+    public BrokerService(RunnerConnection connection, LinkServices services, string previewScheme)
+    {
+        _connection = connection;
+        _services = services;
+        _previewScheme = previewScheme;
+        _logger = services.Loggers.CreateLogger<RunnerConnection>();
+        var options = services.Options;
+        _publishLimiter = Bucket(options.PublishCallsPerSecond, options.PublishCallsPerSecond * 2);
+        _heartbeatLimiter = Bucket(options.HeartbeatsPerSecond, 10);
+    }
+
+    public async Task<HelloReply> HelloAsync(RunnerHello hello, CancellationToken cancellationToken)
+    {
+        _connection.Heard();
+        RefuseHelloOverLimits(hello);
+        if (hello is null) throw Error(LinkErrorCodes.InvalidRequest, "Hello needs a body.");
+        if (hello.ProtocolVersion != LinkProtocol.Version)
+        {
+            var reason = $"{LinkCloseReasons.ProtocolMismatch}: runner speaks {hello.ProtocolVersion}, broker speaks {LinkProtocol.Version}";
+            _logger.LogWarning("Refusing runner {Runner}: {Reason}", hello.RunnerId, reason);
+            _ = _connection.CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, reason);
+            throw Error(LinkErrorCodes.ProtocolMismatch, reason + ". Update the runner or the broker so both speak the same version.");
+        }
+        if (!RunnerIds.IsValid(hello.RunnerId))
+        {
+            throw Error(LinkErrorCodes.InvalidRequest, RunnerIds.Rule);
+        }
+        if (!_connection.TryMoveHello(HelloState.None, HelloState.InProgress))
+        {
+            throw Error(LinkErrorCodes.InvalidRequest, "Hello was already sent on this link.");
+        }
+
+        // A per-runner token speaks for its own runner id only: refused before the runner is marked online, told its
+        // sequence or displaces the real runner's link. The link closes; the CLI prints the reason and exits.
+        var credential = _connection.Credential;
+        string? refusal;
+        try
+        {
+            refusal = await _services.Authenticator.CheckIdentityAsync(credential, hello.RunnerId, cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            _connection.SetHello(HelloState.None);
+            throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
+        }
+        if (refusal is not null)
+        {
+            _logger.LogWarning("Refusing a Hello as {Runner} from {Remote} with token {TokenId}: {Reason}", hello.RunnerId, _connection.Remote, credential.TokenId, refusal);
+            _ = _connection.CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.IdentityRefused);
+            throw Error(LinkErrorCodes.IdentityRefused, refusal);
+        }
+
+        long committed;
+        DateTimeOffset connectedAt;
+        try
+        {
+            (committed, connectedAt) = await _services.Runners.MarkOnlineAsync(hello, cancellationToken);
+            Interlocked.Exchange(ref _committedSeq, committed);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            _connection.SetHello(HelloState.None);
+            throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
+        }
+
+        _connection.Accept(hello.RunnerId, connectedAt);
+        _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
+        return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
+            (int)LinkProtocol.HeartbeatInterval.TotalSeconds);
+    }
+
+    public async Task<EventAck> PublishEventsAsync(EventBatch batch, CancellationToken cancellationToken)
+    {
+        var runnerId = RequireHello();
+        _connection.Heard();
+        using var lease = _publishLimiter.AttemptAcquire();
+        if (!lease.IsAcquired) throw Error(LinkErrorCodes.RateLimited, "Too many PublishEvents calls; slow down and retry.");
+        if (batch?.Events is null) throw Error(LinkErrorCodes.InvalidRequest, "PublishEvents needs a batch of events.");
+        if (batch.Events.Count > _services.Options.MaxEventsPerBatch)
+        {
+            throw Error(LinkErrorCodes.InvalidRequest, $"A batch holds at most {_services.Options.MaxEventsPerBatch} events.");
+        }
+
+        if (batch.Events.Count == 0) return new EventAck(Interlocked.Read(ref _committedSeq));
+        try
+        {
+            var (committed, refused) = await _services.Events.IngestAsync(runnerId, batch.Events, _previewScheme, cancellationToken);
+            InterlockedMax(ref _committedSeq, committed);
+            return new EventAck(committed, refused);
+        }
+        catch (ArgumentException e)
+        {
+            throw Error(LinkErrorCodes.InvalidRequest, e.Message);
+        }
+        catch (Exception e) when (DatabaseFailures.Is(e) && !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("Event intake for {Runner} failed: {Message}", runnerId, e.Message);
+            throw Error(LinkErrorCodes.Unavailable, "The event store is unavailable; the runner keeps the events and retries.");
+        }
+    }
+
+    public async Task ReportCommandResultAsync(CommandResult result, CancellationToken cancellationToken)
+    {
+        var runnerId = RequireHello();
+        _connection.Heard();
+        if (result is null) throw Error(LinkErrorCodes.InvalidRequest, "ReportCommandResult needs a result.");
+        try
+        {
+            await _services.Commands.CompleteAsync(runnerId, result, cancellationToken);
+        }
+        catch (Exception e) when (DatabaseFailures.Is(e))
+        {
+            throw Error(LinkErrorCodes.Unavailable, "The command store is unavailable; retry.");
+        }
+    }
+
+    public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        RequireHello();
+        using var lease = _heartbeatLimiter.AttemptAcquire();
+        if (!lease.IsAcquired) throw Error(LinkErrorCodes.RateLimited, "Too many heartbeats.");
+        _connection.Heard();
+        return Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+    }
+
+    public void Dispose()
+    {
+        _publishLimiter.Dispose();
+        _heartbeatLimiter.Dispose();
+    }
+
+    /// <summary>A Hello field over its bound (Protocol's <see cref="LinkLimits"/>) is refused before anything is written; the link closes.</summary>
+    private void RefuseHelloOverLimits(RunnerHello? hello)
+    {
+        if (hello is null || LinkLimits.Check(hello) is not { } problem) return;
+        _logger.LogWarning("Refusing a Hello from {Remote}: {Problem}", _connection.Remote, problem);
+        _connection.TryMoveHello(HelloState.None, HelloState.Refused); // so no second Hello slips in before the close
+        _ = _connection.CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloOverLimits);
+        throw Error(LinkErrorCodes.InvalidRequest, problem);
+    }
+
+    private string RequireHello() =>
+        _connection.Hello == HelloState.Done && _connection.RunnerId is { } id ? id : throw Error(LinkErrorCodes.HelloRequired, "Send Hello first.");
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var current = Interlocked.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current) return;
+            current = seen;
+        }
+    }
+
+    private static LocalRpcException Error(int code, string message) => new(message) { ErrorCode = code };
+
+    private static TokenBucketRateLimiter Bucket(int perSecond, int burst) => new(new TokenBucketRateLimiterOptions
+    {
+        TokenLimit = Math.Max(1, burst),
+        TokensPerPeriod = Math.Max(1, perSecond),
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    });
+}

@@ -1,0 +1,12 @@
+using Npgsql;
+
+namespace SentryVibe.Broker.Link;
+
+/// <summary>The exceptions that mean "the database is unavailable now": the call is answered Unavailable and retried.</summary>
+internal static class DatabaseFailures
+{
+    public static bool Is(Exception e) =>
+        e is NpgsqlException or TimeoutException or Microsoft.EntityFrameworkCore.DbUpdateException
+        || (e is InvalidOperationException && e.InnerException is not null && Is(e.InnerException))
+        || e is Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException;
+}
