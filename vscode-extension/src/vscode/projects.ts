@@ -2,7 +2,7 @@
 // a progress notification until its preview runs.
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { AGENTS, type Agent, type Project, type Template } from '../core/api';
+import type { Project } from '../core/api';
 import { ApiError, UnreachableError, type SentryVibeClient } from '../core/client';
 import { currentTodo, type ProjectEvent } from '../core/events';
 import type { PreviewModel } from '../core/previewModel';
@@ -10,14 +10,8 @@ import { shownPreviewUrl } from '../core/previewUrls';
 import type { ConnectionManager } from './connection';
 import type { FeedRegistry } from './feeds';
 import type { PreviewPanels } from './previewPanel';
+import { pickAgent, pickRunner, pickTemplate } from './projectPickers';
 import type { RunnerManager } from './runner';
-
-const AGENT_INFO: Record<Agent, string> = {
-  'claude-code': 'Claude Code CLI on the runner (default when installed)',
-  codex: 'OpenAI Codex CLI on the runner',
-  anthropic: 'Anthropic API (ANTHROPIC_API_KEY on the runner)',
-  none: 'Scaffold the template only, no agent',
-};
 
 /** How long after the build ends the notification waits for the dev server before letting go. */
 const DEV_SERVER_WAIT_MS = 180_000;
@@ -26,8 +20,6 @@ type Outcome = 'ready' | 'failed' | 'cancelled' | 'detached' | 'error';
 
 /** What a command receives: a tree node, a project, an id, or nothing (then it asks). */
 export type ProjectArg = { project: Project } | Project | string | undefined;
-
-const GIT_TEMPLATE = 'git:';
 
 export class ProjectCommands {
   constructor(
@@ -50,12 +42,12 @@ export class ProjectCommands {
     });
     if (!prompt) return;
 
-    const template = await this.pickTemplate(client);
+    const template = await pickTemplate(client, this.connection, this.feeds.output);
     if (template === undefined) return;
-    const agent = await this.pickAgent();
+    const agent = await pickAgent();
     if (!agent) return;
     if (!(await this.runners.ensureOnline('the build'))) return;
-    const runnerId = await this.pickRunner();
+    const runnerId = await pickRunner(this.runners);
     if (runnerId === null) return;
 
     let project: Project;
@@ -268,56 +260,6 @@ export class ProjectCommands {
     if (choice === 'Open Preview') await this.panels.open(fresh.id, name);
     else if (choice === 'Open Folder') await this.openFolder(fresh);
     else if (choice === 'Follow-up Prompt') await this.followUp(fresh);
-  }
-
-  private async pickTemplate(client: SentryVibeClient): Promise<{ templateId?: string; templateUrl?: string } | undefined> {
-    let templates: Template[] = [];
-    try {
-      templates = await client.listTemplates();
-    } catch (e) {
-      if (e instanceof UnreachableError || (e instanceof ApiError && (e.status === 401 || e.status === 403))) {
-        await this.connection.explain(e);
-        return undefined;
-      }
-      this.feeds.output.appendLine(`Could not list templates: ${(e as Error).message}`);
-    }
-    const items: (vscode.QuickPickItem & { id: string })[] = [
-      { id: 'auto', label: '$(sparkle) auto', description: 'Choose the template that fits the prompt best' },
-      ...templates.map((t) => ({ id: t.id, label: t.name || t.id, description: [t.framework, t.id].filter(Boolean).join(' · '), detail: t.description })),
-      { id: GIT_TEMPLATE, label: '$(repo) From a git repository…', description: 'Any git URL, or a folder on the runner' },
-    ];
-    const pick = await vscode.window.showQuickPick(items, { title: 'SentryVibe: New Project (2/3): template', ignoreFocusOut: true, matchOnDescription: true, matchOnDetail: true });
-    if (!pick) return undefined;
-    if (pick.id !== GIT_TEMPLATE) return { templateId: pick.id };
-    const url = await vscode.window.showInputBox({
-      title: 'SentryVibe: New Project (2/3): git repository',
-      prompt: 'The repository to start from; the runner clones it',
-      placeHolder: 'https://github.com/you/starter.git',
-      ignoreFocusOut: true,
-      validateInput: (v) => (v.trim() ? undefined : 'Give a git URL or a folder on the runner'),
-    });
-    return url ? { templateUrl: url.trim() } : undefined;
-  }
-
-  private async pickAgent(): Promise<Agent | undefined> {
-    const configured = vscode.workspace.getConfiguration('sentryvibe').get<string>('defaultAgent');
-    if (configured && (AGENTS as readonly string[]).includes(configured)) return configured as Agent;
-    const pick = await vscode.window.showQuickPick(
-      AGENTS.map((a) => ({ label: a, description: AGENT_INFO[a], agent: a })),
-      { title: 'SentryVibe: New Project (3/3): agent', ignoreFocusOut: true },
-    );
-    return pick?.agent;
-  }
-
-  /** undefined = let the server choose; null = cancelled. */
-  private async pickRunner(): Promise<string | undefined | null> {
-    const online = this.runners.online;
-    if (online.length <= 1) return undefined;
-    const pick = await vscode.window.showQuickPick(
-      online.map((r) => ({ label: r.name ?? r.id, description: [r.id, r.version].filter(Boolean).join(' · '), id: r.id })),
-      { title: 'Build on which runner?', ignoreFocusOut: true },
-    );
-    return pick ? pick.id : null;
   }
 
   private async resolveProject(client: SentryVibeClient, arg: ProjectArg, title: string, always = false): Promise<Project | undefined> {
