@@ -2,7 +2,11 @@ using System.Text.Json;
 
 namespace SentryVibe.Protocol;
 
-/// <summary>A template's manifest (<c>template.json</c> beside its source tree).</summary>
+/// <summary>
+/// A built-in template's manifest: <c>Protocol/Templates/&lt;id&gt;.json</c>, the catalogue Web serves and both sides
+/// validate against; the template's file tree is the Runner's (<c>Runner/Templates/&lt;id&gt;</c>). A project from a git
+/// URL may carry its own <c>template.json</c> of the same shape.
+/// </summary>
 public sealed record TemplateManifest(
     string Id,
     string Name,
@@ -64,6 +68,10 @@ public static class TemplateCatalog
             using var stream = assembly.GetManifestResourceStream(name)!;
             var manifest = JsonSerializer.Deserialize<TemplateManifest>(stream, LinkProtocol.JsonOptions)
                 ?? throw new InvalidDataException($"Empty template manifest {name}.");
+            if (name != $"templates/{manifest.Id}.json")
+            {
+                throw new InvalidDataException($"Template manifest {name} declares id '{manifest.Id}'; a manifest is named after its id.");
+            }
             list.Add(manifest);
         }
         return list.OrderBy(t => t.Id == DefaultTemplateId ? 0 : 1).ThenBy(t => t.Id, StringComparer.Ordinal).ToList();

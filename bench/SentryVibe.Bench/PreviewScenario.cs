@@ -287,7 +287,6 @@ public static class PreviewScenario
         if (!Directory.Exists(folder))
         {
             CopyDirectory(Path.Combine(RepoRoot(), "Runner", "Templates", "vite-react"), folder);
-            File.Delete(Path.Combine(folder, "template.json"));
         }
         var port = PostgresCluster.FreePort();
 
