@@ -79,4 +79,5 @@ public sealed record CommandResult(Guid CommandId, bool Succeeded, string? Error
 
 public sealed record OpenPreviewChannel(Guid ProjectId, string Channel);
 
-public sealed record PreviewChannelAck(bool Accepted, string? Error = null, int? Port = null);
+/// <summary>The runner's answer to <see cref="OpenPreviewChannel"/>. No port: where the dev server listens is the runner's alone.</summary>
+public sealed record PreviewChannelAck(bool Accepted, string? Error = null);

@@ -108,15 +108,14 @@ public sealed class PreviewRelay
                     target.LastLines);
                 return;
             case not DevServerStatuses.Running:
-            case DevServerStatuses.Running when target.Port is null:
                 await PreviewPages.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Dev server stopped",
                     "The app is not running. Start the dev server from the project page.");
                 return;
         }
 
-        var port = target.Port!.Value;
-        context.Items[TargetKey.Key] = new ChannelTarget(connection, previewId, target.ProjectId, port);
-        var error = await _forwarder.SendAsync(context, $"http://{previewId}.relay:{port}/", _overLink, ForwarderRequestConfig.Empty, LinkTransformer.Instance);
+        // No port here: where the dev server listens is the runner's to know (it pipes the channel there).
+        context.Items[TargetKey.Key] = new ChannelTarget(connection, previewId, target.ProjectId);
+        var error = await _forwarder.SendAsync(context, $"http://{previewId}.relay/", _overLink, ForwarderRequestConfig.Empty, LinkTransformer.Instance);
         if (error != ForwarderError.None)
         {
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
@@ -136,7 +135,7 @@ public sealed class PreviewRelay
             if (!context.Response.HasStarted)
             {
                 await PreviewPages.WriteAsync(context, StatusCodes.Status502BadGateway, "Preview unreachable",
-                    $"The runner is connected but the dev server on port {port} did not answer ({message ?? error.ToString()}).");
+                    $"The runner is connected but the dev server did not answer ({message ?? error.ToString()}).");
             }
         }
     }
@@ -184,27 +183,30 @@ public sealed class PreviewRelay
         return null;
     }
 
-    private sealed record ChannelTarget(RunnerConnection Connection, string PreviewId, Guid ProjectId, int Port);
+    private sealed record ChannelTarget(RunnerConnection Connection, string PreviewId, Guid ProjectId);
 
     /// <summary>
-    /// Host and Origin become the dev server's own (<c>localhost:port</c>), so Vite and Next accept the request without
-    /// allowedHosts edits; redirects to that address are turned back into the preview's.
+    /// Host and Origin become a plain local request's (<c>localhost</c>, no port: the port is the runner's, which pipes
+    /// the channel to it), so Vite and Next accept the request without allowedHosts edits and Next's Server Actions see
+    /// Origin and Host agree; redirects to localhost are turned back into the preview's address.
     /// </summary>
     private sealed class LinkTransformer : HttpTransformer
     {
         public static readonly LinkTransformer Instance = new();
+
+        /// <summary>The Host every relayed request carries.</summary>
+        public const string LocalHost = "localhost";
 
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
             var target = (ChannelTarget)httpContext.Items[TargetKey.Key]!;
             proxyRequest.Options.Set(TargetKey, target);
-            var local = $"localhost:{target.Port}";
-            proxyRequest.Headers.Host = local;
+            proxyRequest.Headers.Host = LocalHost;
             if (proxyRequest.Headers.Contains("Origin"))
             {
                 proxyRequest.Headers.Remove("Origin");
-                proxyRequest.Headers.TryAddWithoutValidation("Origin", $"http://{local}");
+                proxyRequest.Headers.TryAddWithoutValidation("Origin", $"http://{LocalHost}");
             }
             // The dev server sees a plain local request. A forwarded host that differs from the (rewritten) Origin
             // makes Next.js refuse every Server Action ("x-forwarded-host does not match origin"), so none is sent,

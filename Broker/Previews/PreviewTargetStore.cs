@@ -7,14 +7,16 @@ using SentryVibe.Protocol;
 
 namespace SentryVibe.Broker.Previews;
 
-/// <summary>What a preview id points at, as the relay needs it.</summary>
+/// <summary>
+/// What a preview id points at, as the relay needs it. No port: the relay asks the runner for a channel to the
+/// project's dev server, and the runner alone knows where that listens (the port stored with the project is for display).
+/// </summary>
 public sealed record PreviewTarget(
     Guid ProjectId,
     string PreviewId,
     string ProjectName,
     string? RunnerId,
     string DevServerStatus,
-    int? Port,
     string? Reason,
     int? ExitCode,
     IReadOnlyList<string> LastLines,
@@ -67,7 +69,7 @@ public sealed class PreviewTargetStore(NpgsqlDataSource db, IOptions<BrokerOptio
                 target = new PreviewTarget(
                     reader.GetGuid(0), previewId, reader.GetString(1),
                     reader.IsDBNull(2) ? null : reader.GetString(2),
-                    dev.Status, dev.Port, dev.Reason, dev.ExitCode, dev.LastLines,
+                    dev.Status, dev.Reason, dev.ExitCode, dev.LastLines,
                     reader.IsDBNull(4) ? null : reader.GetString(4),
                     reader.IsDBNull(5) ? null : reader.GetString(5),
                     reader.IsDBNull(6) ? null : reader.GetString(6));
@@ -76,7 +78,7 @@ public sealed class PreviewTargetStore(NpgsqlDataSource db, IOptions<BrokerOptio
         _cache.Set(previewId, new Cached(target), new MemoryCacheEntryOptions
         {
             Size = 1,
-            AbsoluteExpirationRelativeToNow = target is null or { DevServerStatus: DevServerStatuses.Running, Port: not null } ? CacheFor : NotServingFor,
+            AbsoluteExpirationRelativeToNow = target is null or { DevServerStatus: DevServerStatuses.Running } ? CacheFor : NotServingFor,
             // Over the limit, compaction removes low priority first: a flood of random ids evicts its own misses.
             Priority = target is null ? CacheItemPriority.Low : CacheItemPriority.Normal,
         });

@@ -90,7 +90,7 @@ public sealed class RunnerService(
         }
 
         _ = PreviewPump.RunAsync(channel, tcp, logger);
-        return new PreviewChannelAck(true, Port: port);
+        return new PreviewChannelAck(true);
     }
 
     public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>

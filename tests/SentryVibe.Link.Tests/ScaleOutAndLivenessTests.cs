@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using SentryVibe.Runner.Core;
 using SentryVibe.Data;
+using SentryVibe.LocalPostgres;
 using SentryVibe.Protocol;
 using SentryVibe.Testing;
 using Xunit;
@@ -63,40 +64,72 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task A_preview_asked_of_either_replica_reaches_the_dev_server_through_the_one_holding_the_runner()
     {
-        var app = WebApplication.CreateSlimBuilder();
-        app.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var dev = app.Build();
-        dev.MapGet("/{**path}", (HttpContext c) => $"dev server says hi to {c.Request.Host} at /{c.Request.RouteValues["path"]}");
-        await dev.StartAsync();
-        var devPort = new Uri(dev.Urls.First()).Port;
-
-        var project = Guid.NewGuid();
-        var previewId = Guid.NewGuid().ToString("N");
-        await using (var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options))
-        {
-            db.Projects.Add(new Project
-            {
-                Id = project, Slug = "replica-preview", Name = "replica preview", Prompt = "p", TemplateId = "vite-react", Agent = "none",
-                RunnerId = "previewer", Status = ProjectStatuses.Ready, PreviewId = previewId,
-                DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = devPort, Provider = "relay" },
-                CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
-            });
-            await db.SaveChangesAsync();
-        }
+        await using var dev = await EchoDevServerAsync();
+        var previewId = await PreviewOnRunnerAsync(dev.Project, "previewer", storedPort: dev.Port);
         await using var runner = await InProcessRunner.StartAsync(_a.LinkUri, "previewer",
-            configure: s => s.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(project, devPort)));
+            configure: s => s.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(dev.Project, dev.Port)));
         await runner.WaitConnectedAsync();
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
         foreach (var (broker, path) in new[] { (_a, "held"), (_b, "forwarded") })
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{broker.Port}/{path}");
-            request.Headers.Host = $"{previewId}.{PreviewDomain}";
-            using var response = await http.SendAsync(request);
-            var body = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{broker.Id}: {(int)response.StatusCode} {body}");
-            Assert.Equal($"dev server says hi to localhost:{devPort} at /{path}", body);
+            Assert.Equal($"dev server says hi to localhost at /{path}", await GetPreviewAsync(broker, previewId, path));
         }
+    }
+
+    [Fact]
+    public async Task A_preview_reaches_the_port_the_runner_knows_and_the_stored_port_does_not_steer_it()
+    {
+        // The project row says an older port (as after a restart whose port-detected is not in yet): the relay does not
+        // read it, the runner pipes the channel to where its dev server listens, and the Host carries no port.
+        await using var dev = await EchoDevServerAsync();
+        var previewId = await PreviewOnRunnerAsync(dev.Project, "steered", storedPort: PostgresCluster.FreePort());
+        await using var runner = await InProcessRunner.StartAsync(_a.LinkUri, "steered",
+            configure: s => s.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(dev.Project, dev.Port)));
+        await runner.WaitConnectedAsync();
+
+        Assert.Equal("dev server says hi to localhost at /page", await GetPreviewAsync(_a, previewId, "page"));
+    }
+
+    private sealed record EchoDevServer(WebApplication App, int Port, Guid Project) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => App.DisposeAsync();
+    }
+
+    private static async Task<EchoDevServer> EchoDevServerAsync()
+    {
+        var app = WebApplication.CreateSlimBuilder();
+        app.WebHost.UseUrls("http://127.0.0.1:0");
+        var dev = app.Build();
+        dev.MapGet("/{**path}", (HttpContext c) => $"dev server says hi to {c.Request.Host} at /{c.Request.RouteValues["path"]}");
+        await dev.StartAsync();
+        return new EchoDevServer(dev, new Uri(dev.Urls.First()).Port, Guid.NewGuid());
+    }
+
+    /// <summary>A running project of <paramref name="runnerId"/> whose row holds <paramref name="storedPort"/>; returns its preview id.</summary>
+    private async Task<string> PreviewOnRunnerAsync(Guid project, string runnerId, int storedPort)
+    {
+        var previewId = Guid.NewGuid().ToString("N");
+        await using var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options);
+        db.Projects.Add(new Project
+        {
+            Id = project, Slug = $"{runnerId}-preview", Name = $"{runnerId} preview", Prompt = "p", TemplateId = "vite-react", Agent = "none",
+            RunnerId = runnerId, Status = ProjectStatuses.Ready, PreviewId = previewId,
+            DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = storedPort, Provider = "relay" },
+            CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
+        });
+        await db.SaveChangesAsync();
+        return previewId;
+    }
+
+    private static async Task<string> GetPreviewAsync(BrokerProcess broker, string previewId, string path)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{broker.Port}/{path}");
+        request.Headers.Host = $"{previewId}.{PreviewDomain}";
+        using var response = await http.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{broker.Id}: {(int)response.StatusCode} {body}");
+        return body;
     }
 
     private sealed class FixedPreviewTarget(Guid project, int port) : IPreviewTargets
