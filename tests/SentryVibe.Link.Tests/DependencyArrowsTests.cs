@@ -36,7 +36,7 @@ public sealed partial class DependencyArrowsTests
 
     [Theory]
     [MemberData(nameof(Images))]
-    public void A_dockerfile_copies_only_its_own_folder_and_the_folders_its_arrows_allow(string service)
+    public void A_service_image_copies_and_watches_only_its_own_folder_and_the_folders_its_arrows_allow(string service)
     {
         var copied = File.ReadAllLines(Path.Combine(Paths.RepoRoot, service, "Dockerfile"))
             .Where(l => l.StartsWith("COPY ", StringComparison.Ordinal) && !l.Contains("--from", StringComparison.Ordinal))
@@ -47,6 +47,12 @@ public sealed partial class DependencyArrowsTests
 
         Assert.Contains(service, copied);
         Assert.Empty(copied.Except([service, .. Allowed[service]]));
+
+        // The deployment rebuilds the image when these change: the same folders, no others.
+        using var railway = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Paths.RepoRoot, service, "railway.json")));
+        var watched = railway.RootElement.GetProperty("build").GetProperty("watchPatterns").EnumerateArray()
+            .Select(p => p.GetString()!).Where(p => p.Contains('/')).Select(p => p.Split('/')[0]).ToHashSet();
+        Assert.Empty(watched.Except([service, .. Allowed[service]]));
     }
 
     [Fact]
@@ -57,8 +63,8 @@ public sealed partial class DependencyArrowsTests
 
         Assert.Equal(trees, manifests);
         Assert.Equal(manifests, Protocol.TemplateCatalog.BuiltIn.Select(t => t.Id).Order());
-        Assert.Empty(Directory.GetFiles(Path.Combine(Paths.RepoRoot, "Runner", "Templates"), "template.json", SearchOption.AllDirectories)
-            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}node_modules{Path.DirectorySeparatorChar}", StringComparison.Ordinal)));
+        Assert.DoesNotContain(Directory.GetFiles(Path.Combine(Paths.RepoRoot, "Runner", "Templates"), "template.json", SearchOption.AllDirectories),
+            f => !f.Contains($"{Path.DirectorySeparatorChar}node_modules{Path.DirectorySeparatorChar}", StringComparison.Ordinal));
     }
 
     // Include="../Folder/…", Update="../Folder/…", any attribute: the first folder above the project's own.
