@@ -13,6 +13,7 @@ using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.Previews;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.DevServers;
 
@@ -479,7 +480,7 @@ public sealed class DevServerManager(
     {
         try
         {
-            var runCommand = location.RunCommand ?? RunCommandFromPackageJson(location.Path)
+            var runCommand = location.RunCommand ?? PackageJson.RunCommand(location.Path)
                 ?? throw new DevServerException($"The project at {location.Path} has no run command (and its package.json no dev or start script).");
             var run = CommandLine.Parse(runCommand);
             var portArgument = string.IsNullOrWhiteSpace(location.PortArgument) ? [] : CommandLine.Split(location.PortArgument);
@@ -498,28 +499,6 @@ public sealed class DevServerManager(
         {
             throw new DevServerException(ex.Message, ex);
         }
-    }
-
-    private static string? RunCommandFromPackageJson(string folder)
-    {
-        var path = Path.Combine(folder, "package.json");
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        if (doc.RootElement.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == JsonValueKind.Object)
-        {
-            if (scripts.TryGetProperty("dev", out _))
-            {
-                return "npm run dev";
-            }
-            if (scripts.TryGetProperty("start", out _))
-            {
-                return "npm start";
-            }
-        }
-        return null;
     }
 
     private sealed record PlannedCommand(string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> Environment)

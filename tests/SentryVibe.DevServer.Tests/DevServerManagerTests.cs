@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.DevServer.Tests;
