@@ -51,9 +51,6 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         _trimmer = Task.Run(TrimLoopAsync);
     }
 
-    /// <summary>Sees every event as it becomes durable (the active-builds tracker uses it).</summary>
-    public event Action<RunnerEvent>? Appended;
-
     public long LastSeq { get { lock (_lock) return _lastSeq; } }
     public long AckedSeq { get { lock (_lock) return _ackedSeq; } }
     public int PendingCount { get { lock (_lock) return _pending.Count; } }
@@ -251,7 +248,6 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             foreach (var e in events) _pending.Enqueue(e);
             _available.TrySetResult();
         }
-        foreach (var (e, _) in events) Appended?.Invoke(e);
         foreach (var w in accepted) w.Done.TrySetResult();
     }
 
