@@ -19,14 +19,12 @@ public sealed class AgentCatalog(IEnumerable<IAgent> agents, IOptions<AgentOptio
     public IAgent? Find(string name) => _byName.GetValueOrDefault(name);
 
     /// <summary>
-    /// Resolves the requested agent. An empty name or "default" takes the configured default or the default rule.
+    /// Resolves the requested agent. An empty name or an alias of the default (Protocol's StartBuildRules) takes the configured default or the default rule.
     /// A CLI agent that is not installed falls back to none with a notice; an unknown name is an error.
     /// </summary>
     public AgentChoice Choose(string? requested)
     {
-        var name = string.IsNullOrWhiteSpace(requested) || requested.Equals("default", StringComparison.OrdinalIgnoreCase) || requested.Equals("auto", StringComparison.OrdinalIgnoreCase)
-            ? options.Value.Default ?? Protocol.Agents.ClaudeCode
-            : requested;
+        var name = Protocol.StartBuildRules.AgentName(requested) ?? options.Value.Default ?? Protocol.Agents.ClaudeCode;
         if (!_byName.TryGetValue(name, out var agent))
         {
             throw new ArgumentException(Protocol.StartBuildRules.UnknownAgent(requested, _byName.Keys));

@@ -3,6 +3,7 @@
 // shell unsandboxed without a word, so the runner checks both and runs bubblewrap once on a throwaway folder.
 using System.Diagnostics;
 using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.Agents;
 
@@ -50,9 +51,9 @@ public sealed class AgentSandbox(string? pathVariable = null)
             return new SandboxStatus("the anthropic agent's shell sandbox uses bubblewrap (Linux only)",
                 File.Exists("/usr/bin/sandbox-exec") ? null : "sandbox-exec is missing");
         }
-        var bwrap = DevServers.ExecutableLocator.Find("bwrap", pathVariable);
+        var bwrap = ExecutableLocator.Find("bwrap", pathVariable);
         var bubblewrap = bwrap is null ? "bubblewrap is not installed (sudo apt-get install bubblewrap socat)" : Trial(bwrap);
-        var socat = DevServers.ExecutableLocator.Find("socat", pathVariable) is null
+        var socat = ExecutableLocator.Find("socat", pathVariable) is null
             ? "socat is not installed (sudo apt-get install socat): Claude Code's sandbox needs it"
             : null;
         return new SandboxStatus(bubblewrap, bubblewrap ?? socat);

@@ -8,6 +8,7 @@ using CliWrap;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Workspace;
 
 namespace SentryVibe.Runner.Agents;
@@ -191,36 +192,24 @@ public sealed class AnthropicApiAgent(
         {
             return (false, "The command is empty.");
         }
-        var output = new StringBuilder();
         var set = new Dictionary<string, string?>();
         string? scratch = null;
-        Command command;
-        if (OperatingSystem.IsWindows())
-        {
-            command = Cli.Wrap("cmd").WithArguments(["/c", commandLine]);
-        }
-        else if (NotSandboxed() is null && DevServers.ExecutableLocator.Find("bwrap") is { } bwrap)
+        Func<IReadOnlyList<string>, Command>? confine = null;
+        if (!OperatingSystem.IsWindows() && NotSandboxed() is null && ExecutableLocator.Find("bwrap") is { } bwrap)
         {
             // Writable in there: the project and a scratch folder of this command (its TMPDIR and npm's cache, as the
             // home is read-only). Everything else, /tmp included, is read-only.
             scratch = OwnerOnly.Directory(Path.Join(Path.GetTempPath(), "sentryvibe-shell-" + Guid.NewGuid().ToString("N")[..12]));
-            command = Cli.Wrap(bwrap).WithArguments(AgentSandbox.BubblewrapArguments([projectPath, scratch], projectPath, ["/bin/sh", "-c", commandLine]));
+            var writable = scratch;
+            confine = argv => Cli.Wrap(bwrap).WithArguments(AgentSandbox.BubblewrapArguments([projectPath, writable], projectPath, argv));
             set["TMPDIR"] = scratch;
             set["npm_config_cache"] = Path.Join(scratch, "npm-cache");
         }
-        else
-        {
-            command = Cli.Wrap("/bin/sh").WithArguments(["-c", commandLine]);
-        }
-        ProcessOutcome outcome;
+        ShellOutcome outcome;
         try
         {
-            outcome = await CliProcess.RunAsync(
-                command.WithWorkingDirectory(projectPath).WithStandardInputPipe(PipeSource.Null).WithEnvironmentVariables(_environment.For(set: set)),
-                line => { Append(output, line); return ValueTask.CompletedTask; },
-                line => { Append(output, line); return ValueTask.CompletedTask; },
-                options.Value.Anthropic.CommandTimeout,
-                cancellationToken);
+            outcome = await ShellCommand.RunAsync(commandLine, projectPath, _environment.For(set: set), options.Value.Anthropic.CommandTimeout,
+                CappedOutput.FirstCharacters(MaxToolOutput), cancellationToken, confine);
         }
         finally
         {
@@ -238,17 +227,9 @@ public sealed class AnthropicApiAgent(
         cancellationToken.ThrowIfCancellationRequested();
         if (outcome.TimedOut)
         {
-            return (false, $"Timed out after {options.Value.Anthropic.CommandTimeout}.\n{output}");
+            return (false, $"Timed out after {options.Value.Anthropic.CommandTimeout}.\n{outcome.Output}");
         }
-        return (outcome.ExitCode == 0, $"exit code {outcome.ExitCode}\n{output}");
-    }
-
-    private static void Append(StringBuilder output, string line)
-    {
-        if (output.Length < MaxToolOutput)
-        {
-            output.AppendLine(line);
-        }
+        return (outcome.ExitCode == 0, $"exit code {outcome.ExitCode}\n{outcome.Output}");
     }
 
     private decimal Cost(long input, long output) =>

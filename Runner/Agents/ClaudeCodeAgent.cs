@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.Agents;
 
@@ -28,7 +29,7 @@ public sealed class ClaudeCodeAgent(
     public string Name => Protocol.Agents.ClaudeCode;
 
     public string? Unavailable() =>
-        CliProcess.FindExecutable(options.Value.ClaudeCode.Executable) is null
+        ExecutableLocator.Find(options.Value.ClaudeCode.Executable) is null
             ? $"The Claude Code CLI ('{options.Value.ClaudeCode.Executable}') is not on PATH. Install it with: npm install -g @anthropic-ai/claude-code"
             : null;
 
@@ -38,7 +39,7 @@ public sealed class ClaudeCodeAgent(
     public async Task<AgentTurnResult> RunTurnAsync(AgentTurnContext context, string prompt, string? sessionId, CancellationToken cancellationToken)
     {
         var o = options.Value;
-        var executable = CliProcess.FindExecutable(o.ClaudeCode.Executable);
+        var executable = ExecutableLocator.Find(o.ClaudeCode.Executable);
         if (executable is null)
         {
             return AgentTurnResult.Failed(Unavailable()!, sessionId);

@@ -1,6 +1,7 @@
 using CliWrap;
 using Microsoft.Extensions.Options;
 using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.Agents;
 
@@ -19,14 +20,14 @@ public sealed class CodexAgent(IOptions<AgentOptions> options, ChildEnvironment?
     public string Name => Protocol.Agents.Codex;
 
     public string? Unavailable() =>
-        CliProcess.FindExecutable(options.Value.Codex.Executable) is null
+        ExecutableLocator.Find(options.Value.Codex.Executable) is null
             ? $"The Codex CLI ('{options.Value.Codex.Executable}') is not on PATH. Install it with: npm install -g @openai/codex"
             : null;
 
     public async Task<AgentTurnResult> RunTurnAsync(AgentTurnContext context, string prompt, string? sessionId, CancellationToken cancellationToken)
     {
         var o = options.Value;
-        var executable = CliProcess.FindExecutable(o.Codex.Executable);
+        var executable = ExecutableLocator.Find(o.Codex.Executable);
         if (executable is null)
         {
             return AgentTurnResult.Failed(Unavailable()!, sessionId);

@@ -53,6 +53,9 @@ public static class BuildServiceCollectionExtensions
         services.TryAddSingleton<AgentCatalog>();
 
         services.TryAddSingleton<IProjectLocator, ProjectLocator>();
+        services.TryAddSingleton<ActiveBuilds>();
+        services.TryAddSingleton<BuildScheduler>();
+        services.TryAddSingleton<TurnLoop>();
         services.TryAddSingleton<BuildEngine>();
         services.TryAddSingleton<ICommandHandler, ProjectCommandHandler>();
         return services;

@@ -4,7 +4,7 @@
 // docs/security.md says who is trusted with what.
 using System.Collections;
 using Microsoft.Extensions.Options;
-using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.Core;
 
@@ -28,7 +28,7 @@ public sealed class ChildEnvironment(IOptions<ChildEnvironmentOptions> options)
         // Windows needs these to start anything at all.
         "SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "USERPROFILE", "APPDATA", "LOCALAPPDATA",
         "ProgramData", "ProgramFiles", "ProgramFiles(x86)", "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE",
-        // The mark that lets the next run find what a killed runner left behind (DevServers/ProcessLineage.cs).
+        // The mark that lets the next run find what a killed runner left behind (Processes/ProcessLineage.cs).
         ProcessLineage.Variable,
     ];
 

@@ -1,10 +1,6 @@
 // One dev server per project: install when needed, pick the port, run the template's command under the supervisor,
 // stream its output, detect readiness, hand out the preview URL, report the exit.
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
-using System.Text.Json;
-using System.Threading.Channels;
 using CliWrap;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -13,6 +9,7 @@ using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.Previews;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.DevServers;
 
@@ -35,7 +32,7 @@ public sealed class DevServerManager(
         public const string InstallFailed = "install-failed";
     }
 
-    private readonly ConcurrentDictionary<Guid, Session> _sessions = new();
+    private readonly ConcurrentDictionary<Guid, DevServerSession> _sessions = new();
     private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
     private readonly PortAllocator _ports = new();
     private readonly ILogger _logger = logger ?? NullLogger<DevServerManager>.Instance;
@@ -57,14 +54,14 @@ public sealed class DevServerManager(
         {
             throw new DevServerException($"The project folder {location.Path} does not exist.");
         }
-        var plan = Plan(location);
+        var plan = DevServerPlan.For(location, options.Value.InstallCommand);
 
         var gate = _gates.GetOrAdd(projectId, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct);
         try
         {
             await StopSessionAsync(projectId);
-            var session = new Session(projectId, previewId, location, plan, options.Value);
+            var session = new DevServerSession(projectId, previewId, location, plan, options.Value);
             _sessions[projectId] = session;
             NoteRunning(projectId, running: true);
             session.Publisher = Task.Run(() => PublishAsync(session));
@@ -134,10 +131,10 @@ public sealed class DevServerManager(
             await supervisor.StopAsync(process, options.Value.StopGracePeriod);
         }
         await session.Completion;
-        _sessions.TryRemove(new KeyValuePair<Guid, Session>(projectId, session));
+        _sessions.TryRemove(new KeyValuePair<Guid, DevServerSession>(projectId, session));
     }
 
-    private async Task RunAsync(Session s)
+    private async Task RunAsync(DevServerSession s)
     {
         string? reason = null;
         int? exitCode = null;
@@ -220,7 +217,7 @@ public sealed class DevServerManager(
     }
 
     /// <summary>A copy of an earlier identical install instead of running it; false when there is none.</summary>
-    private bool RestoreFromCache(Session s, PlannedCommand install)
+    private bool RestoreFromCache(DevServerSession s, PlannedCommand install)
     {
         if (_installCache is null)
         {
@@ -265,7 +262,7 @@ public sealed class DevServerManager(
         }
     }
 
-    private SupervisedProcess StartProcess(Session s, string name, PlannedCommand planned, int? port)
+    private SupervisedProcess StartProcess(DevServerSession s, string name, PlannedCommand planned, int? port)
     {
         var environment = new Dictionary<string, string?>(planned.Environment.Select(kv => KeyValuePair.Create(kv.Key, (string?)kv.Value)))
         {
@@ -295,78 +292,12 @@ public sealed class DevServerManager(
         return process;
     }
 
-    /// <summary>
-    /// Waits for the preview port (docs/architecture.md, "Which port is the preview"). The port the runner chose
-    /// counts once it accepts connections and, where /proc tells, a process of the dev server's own tree listens on
-    /// it. When the template passes that port on the command line, it is the only candidate: a port the output
-    /// names (an API the dev script starts first, say) never replaces it. Without a port argument the port is only
-    /// offered in PORT, so a port the output names is taken when the dev server's own tree listens on it and it
-    /// answers HTML at <c>/</c>; a port another program holds is never taken.
-    /// </summary>
-    private async Task WatchReadinessAsync(Session s, SupervisedProcess devServer, CancellationToken ct)
+    /// <summary>Waits for the preview port (<see cref="PreviewPortWatch"/>), then starts the preview and says where it is.</summary>
+    private async Task WatchReadinessAsync(DevServerSession s, SupervisedProcess devServer, CancellationToken ct)
     {
         try
         {
-            int? ready = null;
-            var startedAt = Environment.TickCount64;
-            var noticed = false;
-            var passed = s.Plan.PassesPort;
-            var settled = new HashSet<int>();
-            while (ready is null && !ct.IsCancellationRequested && !devServer.Completion.IsCompleted)
-            {
-                if (!noticed && Environment.TickCount64 - startedAt >= (long)options.Value.SlowStartNotice.TotalMilliseconds)
-                {
-                    noticed = true;
-                    s.AddLine($"[sentryvibe] Still waiting for the dev server to accept connections on port {s.Port} " +
-                        (passed
-                            ? "(the port the runner passed in its port argument). If it listens elsewhere, make it honour the port argument."
-                            : "(or to print the local URL of a page it serves). If it uses another port, make its run command honour PORT."), "stderr");
-                }
-                var announced = s.AnnouncedPorts();
-                if (await AcceptsAsync(s.Port!.Value, ct) && OwnedBy(devServer, s.Port.Value) != false)
-                {
-                    ready = s.Port;
-                    break;
-                }
-                foreach (var port in announced.Where(p => p != s.Port && !settled.Contains(p)))
-                {
-                    if (passed)
-                    {
-                        settled.Add(port);
-                        s.AddLine($"[sentryvibe] The output names port {port}; the preview stays on port {s.Port}, the one the runner passed.", "stdout");
-                        continue;
-                    }
-                    if (!await AcceptsAsync(port, ct))
-                    {
-                        continue; // announced a moment before it listens
-                    }
-                    var owned = OwnedBy(devServer, port);
-                    if (owned != true)
-                    {
-                        settled.Add(port);
-                        s.AddLine(owned is null
-                            ? $"[sentryvibe] The output names port {port}, but this system cannot tell which program listens there; not previewed. Make the run command honour PORT."
-                            : $"[sentryvibe] The output names port {port}, but another program listens there; not previewed.", "stderr");
-                        continue;
-                    }
-                    var html = await ServesHtmlAsync(port, ct);
-                    if (html == true)
-                    {
-                        ready = port;
-                        break;
-                    }
-                    if (html == false)
-                    {
-                        settled.Add(port);
-                        s.AddLine($"[sentryvibe] Port {port} (named in the output) does not answer HTML at /; not previewed.", "stdout");
-                    }
-                }
-                if (ready is not null)
-                {
-                    break;
-                }
-                await Task.WhenAny(s.PortAnnounced, Task.Delay(150, ct));
-            }
+            var ready = await PreviewPortWatch.WaitAsync(s, devServer, options.Value.SlowStartNotice, ct);
             if (ready is null || ct.IsCancellationRequested)
             {
                 return;
@@ -394,7 +325,8 @@ public sealed class DevServerManager(
         }
     }
 
-    private static async Task FlushLogSummariesAsync(Session s, CancellationToken ct)
+
+    private static async Task FlushLogSummariesAsync(DevServerSession s, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         try
@@ -412,55 +344,8 @@ public sealed class DevServerManager(
         }
     }
 
-    /// <summary>Whether a process of the dev server's tree (or process group) listens on the port; null where unknown.</summary>
-    private static bool? OwnedBy(SupervisedProcess devServer, int port) =>
-        devServer.ProcessId > 0
-            ? ProcessTable.Listens(ProcessTable.TreeAndGroup(devServer.ProcessId, devServer.OwnGroup ? devServer.ProcessId : null), port)
-            : ProcessTable.HasProcFs ? false : null;
 
-    private static readonly HttpClient Probe = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false })
-    {
-        Timeout = TimeSpan.FromSeconds(20),
-    };
-
-    /// <summary>Whether GET / answers with a text/html content type; null when it could not be asked (yet).</summary>
-    private static async Task<bool?> ServesHtmlAsync(int port, CancellationToken ct)
-    {
-        foreach (var host in new[] { "127.0.0.1", "[::1]" })
-        {
-            try
-            {
-                using var response = await Probe.GetAsync($"http://{host}:{port}/", HttpCompletionOption.ResponseHeadersRead, ct);
-                return response.Content.Headers.ContentType?.MediaType is { } type
-                    && type.Equals("text/html", StringComparison.OrdinalIgnoreCase);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
-            {
-            }
-        }
-        return null;
-    }
-
-    private static async Task<bool> AcceptsAsync(int port, CancellationToken ct)
-    {
-        foreach (var address in new[] { IPAddress.Loopback, IPAddress.IPv6Loopback })
-        {
-            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromMilliseconds(500));
-            try
-            {
-                await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token);
-                return true;
-            }
-            catch (Exception ex) when (ex is SocketException or OperationCanceledException && !ct.IsCancellationRequested)
-            {
-            }
-        }
-        return false;
-    }
-
-    private async Task PublishAsync(Session s)
+    private async Task PublishAsync(DevServerSession s)
     {
         await foreach (var body in s.Events.Reader.ReadAllAsync())
         {
@@ -475,171 +360,4 @@ public sealed class DevServerManager(
         }
     }
 
-    private DevServerPlan Plan(ProjectLocation location)
-    {
-        try
-        {
-            var runCommand = location.RunCommand ?? RunCommandFromPackageJson(location.Path)
-                ?? throw new DevServerException($"The project at {location.Path} has no run command (and its package.json no dev or start script).");
-            var run = CommandLine.Parse(runCommand);
-            var portArgument = string.IsNullOrWhiteSpace(location.PortArgument) ? [] : CommandLine.Split(location.PortArgument);
-
-            var needsInstall = File.Exists(Path.Combine(location.Path, "package.json"))
-                && !Directory.Exists(Path.Combine(location.Path, "node_modules"));
-            PlannedCommand? install = null;
-            if (needsInstall)
-            {
-                var parsed = CommandLine.Parse(options.Value.InstallCommand);
-                install = new PlannedCommand(parsed.Program, parsed.Arguments, parsed.Environment);
-            }
-            return new DevServerPlan(install, run, portArgument);
-        }
-        catch (FormatException ex)
-        {
-            throw new DevServerException(ex.Message, ex);
-        }
-    }
-
-    private static string? RunCommandFromPackageJson(string folder)
-    {
-        var path = Path.Combine(folder, "package.json");
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        if (doc.RootElement.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == JsonValueKind.Object)
-        {
-            if (scripts.TryGetProperty("dev", out _))
-            {
-                return "npm run dev";
-            }
-            if (scripts.TryGetProperty("start", out _))
-            {
-                return "npm start";
-            }
-        }
-        return null;
-    }
-
-    private sealed record PlannedCommand(string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> Environment)
-    {
-        public string Display => string.Join(' ', Arguments.Select(Quote).Prepend(Program));
-
-        private static string Quote(string a) => a.Length == 0 || a.Any(char.IsWhiteSpace) ? $"\"{a}\"" : a;
-    }
-
-    private sealed record DevServerPlan(PlannedCommand? Install, CommandLine Run, IReadOnlyList<string> PortArgument)
-    {
-        /// <summary>The run command itself carries the chosen port (not only the PORT variable).</summary>
-        public bool PassesPort => PortArgument.Any(a => a.Contains("{port}", StringComparison.Ordinal));
-
-        /// <summary>
-        /// The run command with the template's port argument ("-- --port {port}") appended; when the run command
-        /// already passes "--" through npm, the port argument's own "--" is dropped so the port still reaches the tool.
-        /// </summary>
-        public PlannedCommand RunWithPort(int port)
-        {
-            var portArgs = PortArgument.Select(a => a.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
-            if (Run.Arguments.Contains("--") && PortArgument.FirstOrDefault() == "--")
-            {
-                portArgs = portArgs.Skip(1);
-            }
-            return new PlannedCommand(Run.Program, Run.Arguments.Concat(portArgs).ToList(), Run.Environment);
-        }
-    }
-
-    private sealed class Session(Guid projectId, string? previewId, ProjectLocation location, DevServerPlan plan, DevServerOptions options)
-    {
-        private readonly Queue<string> _lastLines = new();
-        private readonly object _gate = new();
-        private readonly List<int> _announcedPorts = [];
-        private TaskCompletionSource _portAnnounced = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly int _maxLastLines = Math.Max(1, options.LastLines);
-        private volatile bool _stopRequested;
-
-        public Guid ProjectId { get; } = projectId;
-        public string? PreviewId { get; } = previewId;
-        public ProjectLocation Location { get; } = location;
-        public DevServerPlan Plan { get; } = plan;
-        public LogThrottle Throttle { get; } = new(Math.Max(1, options.MaxLogLinesPerSecond));
-        public Channel<ProjectEvent> Events { get; } = Channel.CreateUnbounded<ProjectEvent>(new() { SingleReader = true });
-        public Task Publisher { get; set; } = Task.CompletedTask;
-        public Task Completion { get; set; } = Task.CompletedTask;
-        public volatile SupervisedProcess? Current;
-        public volatile SupervisedProcess? DevServer;
-        public int? Port { get; set; }
-        public int? DetectedPort { get; set; }
-        /// <summary>Completes when the output names a port it had not named before.</summary>
-        public Task PortAnnounced
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _portAnnounced.Task;
-                }
-            }
-        }
-
-        /// <summary>Every port the output named so far, in the order it named them.</summary>
-        public IReadOnlyList<int> AnnouncedPorts()
-        {
-            lock (_gate)
-            {
-                return _announcedPorts.ToList();
-            }
-        }
-        public bool PreviewStarted { get; set; }
-        /// <summary>The install cache entry this session's install will be stored under.</summary>
-        public string? InstallKey { get; set; }
-        /// <summary>The install cache entry this session's node_modules were copied from.</summary>
-        public string? RestoredKey { get; set; }
-        public bool StopRequested => _stopRequested;
-
-        public void RequestStop() => _stopRequested = true;
-
-        public void Emit(ProjectEvent body) => Events.Writer.TryWrite(body);
-
-        public void AddLine(string raw, string stream)
-        {
-            var line = OutputPortDetector.StripAnsi(raw).TrimEnd();
-            if (line.Length == 0)
-            {
-                return;
-            }
-            if (line.Length > 2000)
-            {
-                line = line[..2000] + "…";
-            }
-            lock (_gate)
-            {
-                _lastLines.Enqueue(line);
-                while (_lastLines.Count > _maxLastLines)
-                {
-                    _lastLines.Dequeue();
-                }
-                // The runner's own notes ("[sentryvibe] …") name ports too; only the dev server's output announces one.
-                if (!line.StartsWith("[sentryvibe]", StringComparison.Ordinal)
-                    && OutputPortDetector.Detect(line) is { } port && !_announcedPorts.Contains(port) && _announcedPorts.Count < 16)
-                {
-                    _announcedPorts.Add(port);
-                    _portAnnounced.TrySetResult();
-                    _portAnnounced = new(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-            }
-            foreach (var accepted in Throttle.Offer(line, Environment.TickCount64))
-            {
-                Emit(new DevServerLog(accepted, stream));
-            }
-        }
-
-        public IReadOnlyList<string> LastLines()
-        {
-            lock (_gate)
-            {
-                return _lastLines.ToList();
-            }
-        }
-    }
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.Previews;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Workspace;
 
 namespace SentryVibe.Runner.DevServers;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SentryVibe.Runner.Link;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.DevServers;
 

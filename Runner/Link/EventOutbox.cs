@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Text.Json;
 using System.Threading.Channels;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
@@ -15,7 +13,7 @@ namespace SentryVibe.Runner.Link;
 /// </summary>
 /// <remarks>
 /// On disk: <c>&lt;dir&gt;/&lt;firstSeq:D20&gt;.seg</c> files of records <c>[u32 length][u32 crc32][RunnerEvent JSON]</c>, and
-/// <c>acked</c> holding the committed-through seq. A torn tail (crash mid-write) fails its CRC and is cut off at start.
+/// <c>acked</c> holding the committed-through seq (the record format is <see cref="OutboxRecord"/>). A torn tail (crash mid-write) fails its CRC and is cut off at start.
 /// </remarks>
 public sealed class EventOutbox : IEventSink, IAsyncDisposable
 {
@@ -50,9 +48,6 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         _writer = Task.Run(WriteLoopAsync);
         _trimmer = Task.Run(TrimLoopAsync);
     }
-
-    /// <summary>Sees every event as it becomes durable (the active-builds tracker uses it).</summary>
-    public event Action<RunnerEvent>? Appended;
 
     public long LastSeq { get { lock (_lock) return _lastSeq; } }
     public long AckedSeq { get { lock (_lock) return _ackedSeq; } }
@@ -205,8 +200,8 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         {
             var e = new RunnerEvent(next, w.ProjectId, w.Timestamp, w.Body!);
             var before = buffer.WrittenCount;
-            AppendRecord(buffer, e);
-            var size = buffer.WrittenCount - before - 8;
+            OutboxRecord.Append(buffer, e);
+            var size = buffer.WrittenCount - before - OutboxRecord.HeaderBytes;
             if (size > MaxEventBytes)
             {
                 // Rewind this record: no seq is used up, so the numbering stays gap-free.
@@ -251,7 +246,6 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             foreach (var e in events) _pending.Enqueue(e);
             _available.TrySetResult();
         }
-        foreach (var (e, _) in events) Appended?.Invoke(e);
         foreach (var w in accepted) w.Done.TrySetResult();
     }
 
@@ -275,7 +269,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             }
             var buffer = new ArrayBufferWriter<byte>();
             var renumbered = unsent.Select((e, i) => (Event: e.Event with { Seq = above + 1 + i }, e.Bytes)).ToList();
-            foreach (var (e, _) in renumbered) AppendRecord(buffer, e);
+            foreach (var (e, _) in renumbered) OutboxRecord.Append(buffer, e);
             if (renumbered.Count > 0)
             {
                 var file = ActiveSegment(above + 1);
@@ -318,22 +312,6 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         return _active;
     }
 
-    private static void AppendRecord(ArrayBufferWriter<byte> buffer, RunnerEvent e)
-    {
-        buffer.GetSpan(8)[..8].Clear();
-        buffer.Advance(8);
-        var start = buffer.WrittenCount;
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            JsonSerializer.Serialize(writer, e, LinkProtocol.JsonOptions);
-        }
-        // The buffer may have moved while growing: patch the header through the written memory.
-        var written = System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory).Span;
-        var payload = written[start..];
-        BinaryPrimitives.WriteUInt32LittleEndian(written[(start - 8)..], (uint)payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(written[(start - 4)..], Crc32.Compute(payload));
-    }
-
     private void Recover()
     {
         var ackedPath = Path.Combine(_directory, "acked");
@@ -348,20 +326,11 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             if (!long.TryParse(Path.GetFileNameWithoutExtension(path), CultureInfo.InvariantCulture, out var first)) continue;
             var last = first - 1;
             var bytes = File.ReadAllBytes(path);
-            var offset = 0;
-            while (offset + 8 <= bytes.Length)
+            var offset = OutboxRecord.ReadWhole(bytes, (e, length) =>
             {
-                var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset));
-                var crc = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset + 4));
-                if (length <= 0 || offset + 8 + length > bytes.Length) break;
-                var payload = bytes.AsSpan(offset + 8, length);
-                if (Crc32.Compute(payload) != crc) break;
-                var e = JsonSerializer.Deserialize<RunnerEvent>(payload, LinkProtocol.JsonOptions);
-                if (e is null) break;
                 last = e.Seq;
                 if (e.Seq > _ackedSeq) _pending.Enqueue((e, length));
-                offset += 8 + length;
-            }
+            });
             if (offset < bytes.Length)
             {
                 // A torn tail: the group it belonged to was never acknowledged to a publisher.
@@ -433,23 +402,5 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         public DateTimeOffset Timestamp { get; }
         public long? RenumberAbove { get; }
         public TaskCompletionSource Done { get; }
-    }
-}
-
-/// <summary>CRC-32 (IEEE), enough to tell a torn record from a whole one.</summary>
-internal static class Crc32
-{
-    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(i =>
-    {
-        var c = (uint)i;
-        for (var k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        return c;
-    }).ToArray();
-
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data) crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        return crc ^ 0xFFFFFFFFu;
     }
 }

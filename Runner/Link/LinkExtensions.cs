@@ -13,16 +13,10 @@ public static class LinkExtensions
     public static IServiceCollection AddRunnerLink(this IServiceCollection services)
     {
         services.AddOptions<RunnerOptions>().BindConfiguration(RunnerOptions.Section);
-        services.AddSingleton<ActiveBuilds>();
         services.AddSingleton<LinkState>();
         services.AddSingleton<CommandResultQueue>();
         services.AddSingleton<ICommandResultReporter>(sp => sp.GetRequiredService<CommandResultQueue>());
-        services.AddSingleton(sp =>
-        {
-            var outbox = new EventOutbox(Path.Combine(sp.GetRequiredService<IOptions<RunnerOptions>>().Value.StateDirectory, "outbox"));
-            outbox.Appended += sp.GetRequiredService<ActiveBuilds>().Observe;
-            return outbox;
-        });
+        services.AddSingleton(sp => new EventOutbox(Path.Combine(sp.GetRequiredService<IOptions<RunnerOptions>>().Value.StateDirectory, "outbox")));
         services.AddSingleton<IEventSink>(sp => sp.GetRequiredService<EventOutbox>());
         services.AddSingleton(sp => new CommandJournal(sp.GetRequiredService<IOptions<RunnerOptions>>().Value.StateDirectory));
         services.AddHostedService<LinkClient>();

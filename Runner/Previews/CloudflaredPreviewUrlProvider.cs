@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using SentryVibe.Runner.Core;
-using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.Runner.Previews;
 

@@ -101,17 +101,8 @@ public sealed class ProjectStateStore
         {
             _cache.TryRemove(projectId, out _);
             File.Delete(FileOf(projectId));
-            Building.Clear(projectId);
         }
     }
-
-    /// <summary>
-    /// Projects with a build under way, noted on disk so that a runner killed in the middle of one can say so when it
-    /// starts again instead of leaving the project "building" for ever.
-    /// </summary>
-    public ProjectMarks Building => _building ??= new ProjectMarks(_directory, "building");
-
-    private ProjectMarks? _building;
 
     private string FileOf(Guid projectId) => System.IO.Path.Join(_directory, projectId.ToString("N") + ".json");
 }

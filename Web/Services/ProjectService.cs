@@ -45,31 +45,16 @@ public sealed class ProjectService(
 
     public async Task<ServiceResult<ProjectView>> CreateAsync(CreateProjectRequest request, CancellationToken ct)
     {
-        var errors = new Dictionary<string, string[]>();
-        var prompt = ValidatePrompt(request.Prompt, errors);
-
-        TemplateManifest? template = null;
-        if (request.TemplateId is not null)
+        // Prompt, template, template URL and agent: the rule the runner applies too (Protocol's StartBuildRules).
+        var check = StartBuildRules.Check(request.Prompt, request.TemplateId, request.TemplateUrl, request.Agent);
+        var errors = check.Errors.ToDictionary(e => e.Key, e => new[] { e.Value });
+        var prompt = check.Prompt;
+        if (PromptSizeProblem(request.Prompt) is { } tooLong)
         {
-            template = TemplateCatalog.Find(request.TemplateId.Trim());
-            if (template is null)
-            {
-                errors["templateId"] = [StartBuildRules.UnknownTemplate(request.TemplateId)];
-            }
+            errors["prompt"] = [tooLong];
         }
-        var templateUrl = string.IsNullOrWhiteSpace(request.TemplateUrl) ? null : request.TemplateUrl.Trim();
-        if (request.TemplateUrl is not null && TemplateSources.Problem(request.TemplateUrl) is { } urlProblem)
-        {
-            errors["templateUrl"] = [urlProblem];
-        }
-        else if (templateUrl is not null && template is not null)
-        {
-            errors["templateUrl"] = ["Give either templateId or templateUrl, not both."];
-        }
-        if (request.Agent is not null && !Agents.IsKnown(request.Agent))
-        {
-            errors["agent"] = [StartBuildRules.UnknownAgent(request.Agent, Agents.All)];
-        }
+        var template = check.Template;
+        var templateUrl = check.TemplateUrl;
         var name = string.IsNullOrWhiteSpace(request.Name) ? null : request.Name.Trim();
         if (name is { Length: > MaxNameLength })
         {
@@ -97,7 +82,7 @@ public sealed class ProjectService(
             ?? runners.OrderByDescending(r => r.LastSeenAt ?? DateTimeOffset.MinValue).ThenByDescending(r => r.CreatedAt).FirstOrDefault();
         var runnerId = runner?.Id ?? Options.DefaultRunnerId;
 
-        var agent = request.Agent;
+        var agent = check.Agent;
         string? agentNotice = null;
         if (agent is null)
         {
@@ -119,7 +104,6 @@ public sealed class ProjectService(
         var statusReason = string.Join(" ", new[] { waiting, agentNotice }.Where(s => s is not null));
 
         // A git template is inspected by the runner once cloned; until then the project says "git".
-        template ??= templateUrl is null ? TemplateCatalog.Select(prompt!) : null;
         var templateId = template?.Id ?? GitTemplateId;
         var baseSlug = Slugs.From(name ?? prompt!);
 
@@ -260,18 +244,19 @@ public sealed class ProjectService(
 
     private string? ValidatePrompt(string? prompt, Dictionary<string, string[]> errors)
     {
-        if (string.IsNullOrWhiteSpace(prompt))
+        if ((StartBuildRules.PromptProblem(prompt) ?? PromptSizeProblem(prompt)) is { } problem)
         {
-            errors["prompt"] = [StartBuildRules.EmptyPrompt];
+            errors["prompt"] = [problem];
             return null;
         }
-        if (Encoding.UTF8.GetByteCount(prompt) > Options.MaxPromptBytes)
-        {
-            errors["prompt"] = [$"The prompt is longer than {Options.MaxPromptBytes / 1024} KiB."];
-            return null;
-        }
-        return prompt.Trim();
+        return prompt!.Trim();
     }
+
+    /// <summary>Web's own limit on a prompt (it stores every prompt); the runner takes what Web lets through.</summary>
+    private string? PromptSizeProblem(string? prompt) =>
+        prompt is not null && Encoding.UTF8.GetByteCount(prompt) > Options.MaxPromptBytes
+            ? $"The prompt is longer than {Options.MaxPromptBytes / 1024} KiB."
+            : null;
 
     private async Task<ServiceResult<CommandAccepted>> QueueAsync(
         Guid id,

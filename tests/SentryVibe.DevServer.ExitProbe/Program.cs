@@ -4,6 +4,7 @@ using CliWrap;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 
 var mode = args[0];
 var script = args[1];

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.DevServer.Tests;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.DevServer.Tests;
@@ -38,6 +39,21 @@ public sealed class DevServerManagerTests : IAsyncLifetime
         Assert.Equal(detected.Port, _harness.Manager.GetDevServerPort(project.ProjectId));
         using var http = new HttpClient();
         Assert.Contains("<div id=\"root\"></div>", await http.GetStringAsync($"http://127.0.0.1:{detected.Port}/"));
+    }
+
+    [Fact]
+    public async Task A_project_without_a_run_command_runs_its_dev_script_with_the_package_manager_its_lockfile_names()
+    {
+        _folder.Write("package.json", """{ "name": "p", "private": true, "scripts": { "dev": "node server.js" } }""");
+        _folder.Write("pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
+        Directory.CreateDirectory(Path.Combine(_folder.Path, "node_modules")); // installed: the run command comes next
+        var project = _harness.Locator.Add(_folder.Path, runCommand: null);
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var starting = await _harness.Events.WaitForAsync<DevServerStarting>(project.ProjectId, timeout: Timeout);
+
+        // The same detection the build's metadata uses (Core/PackageJson), not a second npm-only one.
+        Assert.Equal("pnpm run dev", starting.Command);
     }
 
     [Fact]

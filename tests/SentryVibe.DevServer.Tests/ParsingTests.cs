@@ -1,4 +1,5 @@
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.DevServer.Tests;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.DevServer.Tests;
 

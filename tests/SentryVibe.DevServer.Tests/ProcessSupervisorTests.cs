@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using CliWrap;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 
 namespace SentryVibe.DevServer.Tests;
 

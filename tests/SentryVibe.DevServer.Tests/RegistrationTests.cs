@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.DevServer.Tests;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.DevServer.Tests;

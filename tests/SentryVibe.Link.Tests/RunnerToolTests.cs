@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.DevServers;
+using SentryVibe.Runner.Processes;
 using SentryVibe.Runner.Link;
 using SentryVibe.Testing;
 using Xunit;

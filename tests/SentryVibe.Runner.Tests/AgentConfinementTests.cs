@@ -173,7 +173,7 @@ public sealed class AgentConfinementTests(ITestOutputHelper output) : IAsyncLife
         var onlyBwrap = Directory.CreateTempSubdirectory("sv-bwrap-path-").FullName;
         try
         {
-            File.CreateSymbolicLink(Path.Join(onlyBwrap, "bwrap"), Runner.DevServers.ExecutableLocator.Find("bwrap")
+            File.CreateSymbolicLink(Path.Join(onlyBwrap, "bwrap"), Runner.Processes.ExecutableLocator.Find("bwrap")
                 ?? throw new InvalidOperationException("bubblewrap is required here: sudo apt-get install bubblewrap socat"));
 
             var none = AgentSandbox.Probe(bare);
@@ -195,6 +195,6 @@ public sealed class AgentConfinementTests(ITestOutputHelper output) : IAsyncLife
     }
 
     private static void RequireClaude() => Assert.True(
-        Runner.Agents.CliProcess.FindExecutable("claude") is not null,
+        Runner.Processes.ExecutableLocator.Find("claude") is not null,
         "The Claude Code CLI is required: npm install -g @anthropic-ai/claude-code");
 }

@@ -98,6 +98,29 @@ public sealed class BuildCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_template_id_with_a_template_url_is_refused_as_the_web_refuses_it_and_nothing_is_written()
+    {
+        var ack = await _runner.SendAsync(Build("x", template: "vite-react", url: "https://github.com/example/starter.git"));
+
+        Assert.False(ack.Accepted);
+        Assert.Equal(StartBuildRules.TemplateAndUrl, ack.Error);
+        Assert.Empty(_runner.StrayEntries());
+    }
+
+    [Fact]
+    public async Task The_default_agent_alias_is_accepted_and_builds_with_this_runners_default()
+    {
+        await using var runner = RunnerHarness.Create(new Dictionary<string, string?> { ["Agents:Default"] = AgentNames.None });
+        var command = Build("aliased", agent: "Default");
+
+        await runner.AcceptAsync(command);
+        var events = await runner.Events.WaitForEndAsync(command.ProjectId, Timeout);
+
+        Assert.Equal(AgentNames.None, Assert.IsType<BuildStarted>(events[0]).Agent);
+        Assert.IsType<BuildCompleted>(events[^1]);
+    }
+
+    [Fact]
     public async Task A_local_template_repository_that_does_not_exist_is_refused_before_anything_is_written()
     {
         var ack = await _runner.SendAsync(Build("x", template: "", url: Path.Join(_runner.Sandbox, "missing-repo")));

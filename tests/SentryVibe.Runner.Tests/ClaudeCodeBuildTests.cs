@@ -21,7 +21,7 @@ public sealed class ClaudeCodeBuildTests(ITestOutputHelper output) : IAsyncLifet
     public async Task InitializeAsync()
     {
         Assert.True(
-            Runner.Agents.CliProcess.FindExecutable("claude") is not null,
+            Runner.Processes.ExecutableLocator.Find("claude") is not null,
             "The Claude Code CLI is required: npm install -g @anthropic-ai/claude-code");
         _model = await ScriptedAnthropicServer.StartAsync();
         _runner = CreateRunner();

@@ -11,8 +11,12 @@ public sealed class EventCollector : IEventSink
     private readonly List<(Guid? ProjectId, ProjectEvent Body)> _events = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Called with every event as it is published, before it is recorded.</summary>
+    public Action<Guid?, ProjectEvent>? OnPublish { get; set; }
+
     public ValueTask PublishAsync(Guid? projectId, ProjectEvent body, CancellationToken cancellationToken = default)
     {
+        OnPublish?.Invoke(projectId, body);
         TaskCompletionSource changed;
         lock (_gate)
         {

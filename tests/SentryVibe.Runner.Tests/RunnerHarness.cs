@@ -43,6 +43,12 @@ public sealed class RunnerHarness : IAsyncDisposable
 
     public ProjectStateStore States => _services.GetRequiredService<ProjectStateStore>();
 
+    /// <summary>The one record of builds under way (what the heartbeat and status file show).</summary>
+    public ActiveBuilds Builds => _services.GetRequiredService<ActiveBuilds>();
+
+    /// <summary>Where the build marks live: what an earlier run of this runner, killed mid-build, left behind.</summary>
+    public ActiveBuilds EarlierRun => new(Path.Join(Home, "projects"));
+
     public static RunnerHarness Create(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
     {
         var sandbox = Path.Join(Path.GetTempPath(), "sv-runner-tests", Guid.NewGuid().ToString("N")[..12]);

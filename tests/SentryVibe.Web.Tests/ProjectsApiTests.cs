@@ -101,6 +101,7 @@ public sealed class ProjectsApiTests(PostgresFixture postgres, WebAppFixture fix
         { "prompt over 32 KiB", JsonSerializer.Serialize(new { prompt = new string('a', 32 * 1024 + 1) }), "prompt" },
         { "unknown template", "{\"prompt\": \"todo app\", \"templateId\": \"cobol-on-cogs\"}", "templateId" },
         { "unknown agent", "{\"prompt\": \"todo app\", \"agent\": \"skynet\"}", "agent" },
+        { "template id and template URL together", "{\"prompt\": \"todo app\", \"templateId\": \"vite-react\", \"templateUrl\": \"https://github.com/example/starter.git\"}", "templateUrl" },
         { "unknown runner", "{\"prompt\": \"todo app\", \"runnerId\": \"nobody-here\"}", "runnerId" },
     };
 
@@ -259,5 +260,18 @@ public sealed class ProjectsApiTests(PostgresFixture postgres, WebAppFixture fix
         await using var db = Db();
         var id = created.GetProperty("id").GetGuid();
         Assert.True(await db.Events.AnyAsync(e => e.ProjectId == id && e.Type == EventTypes.BuildLog));
+    }
+
+    [Fact]
+    public async Task An_agent_named_in_another_case_or_by_the_default_alias_is_taken_as_the_runner_would_take_it()
+    {
+        var named = await CreateProjectAsync(new { prompt = "a pomodoro timer", agent = "NONE" });
+        Assert.Equal(Agents.None, named.GetProperty("agent").GetString());
+
+        // "default" asks for the default, as no agent does: the runner's installed agents decide.
+        var suffix = Guid.NewGuid().ToString("N")[..6];
+        await AddRunnerAsync("alias-" + suffix, online: false, DateTimeOffset.UtcNow.AddDays(-30), Agents.ClaudeCode);
+        var aliased = await CreateProjectAsync(new { prompt = "a pomodoro timer", agent = "default", runnerId = "alias-" + suffix });
+        Assert.Equal(Agents.ClaudeCode, aliased.GetProperty("agent").GetString());
     }
 }

@@ -1,7 +1,7 @@
 // Every process the runner starts inherits a mark naming this runner and this run of it, so that the next run can
 // find and end what a killed runner left behind (agents, dev servers and their children): no exit handler of a
 // SIGKILLed runner ever runs, and dev servers live in sessions of their own.
-namespace SentryVibe.Runner.DevServers;
+namespace SentryVibe.Runner.Processes;
 
 public static class ProcessLineage
 {

@@ -4,7 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace SentryVibe.Runner.DevServers;
+namespace SentryVibe.Runner.Processes;
 
 /// <summary>One row of the process table. <see cref="StartTicks"/> tells a reused pid from the original.</summary>
 public sealed record ProcessEntry(int Pid, int ParentPid, int ProcessGroup, char State, ulong StartTicks)

@@ -2,13 +2,14 @@ using System.Text;
 using CliWrap;
 using CliWrap.EventStream;
 
-namespace SentryVibe.Runner.Agents;
+namespace SentryVibe.Runner.Processes;
 
 /// <summary>How a process run ended.</summary>
 public sealed record ProcessOutcome(int? ExitCode, bool TimedOut, bool Cancelled, IReadOnlyList<string> StderrTail);
 
 /// <summary>
-/// Runs a CliWrap command line by line with a timeout. Cancellation is graceful first (SIGINT), then after
+/// Runs a CliWrap command to its end, line by line, with a timeout (agents, the build check, the agent's shell;
+/// long-running processes belong to <see cref="ProcessSupervisor"/>). Cancellation is graceful first (SIGINT), then after
 /// <see cref="GracePeriod"/> the whole process tree is killed.
 /// </summary>
 public static class CliProcess
@@ -58,29 +59,5 @@ public static class CliProcess
         {
             return new ProcessOutcome(null, !cancellationToken.IsCancellationRequested, cancellationToken.IsCancellationRequested, [.. stderr]);
         }
-    }
-
-    /// <summary>Full path of an executable on PATH (PATHEXT on Windows), or null. Paths are returned when they exist.</summary>
-    public static string? FindExecutable(string name)
-    {
-        if (name.Contains(Path.DirectorySeparatorChar) || name.Contains(Path.AltDirectorySeparatorChar))
-        {
-            return File.Exists(name) ? Path.GetFullPath(name) : null;
-        }
-        var extensions = OperatingSystem.IsWindows()
-            ? (Environment.GetEnvironmentVariable("PATHEXT") ?? ".EXE;.CMD;.BAT").Split(';', StringSplitOptions.RemoveEmptyEntries).Prepend("")
-            : [""];
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            foreach (var ext in extensions)
-            {
-                var candidate = Path.Join(dir, name + ext);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-        return null;
     }
 }

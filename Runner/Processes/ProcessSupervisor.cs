@@ -9,7 +9,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace SentryVibe.Runner.DevServers;
+namespace SentryVibe.Runner.Processes;
 
 /// <summary>What <see cref="ProcessSupervisor.List"/> shows about one process.</summary>
 public sealed record SupervisedProcessInfo(Guid Id, string Name, Guid? ProjectId, int ProcessId, DateTimeOffset StartedAt, string Command);

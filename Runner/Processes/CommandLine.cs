@@ -1,7 +1,7 @@
 // Turns a manifest's run command ("npm run dev", "-- --port {port}") into argv without a shell in between.
 using System.Text;
 
-namespace SentryVibe.Runner.DevServers;
+namespace SentryVibe.Runner.Processes;
 
 /// <summary>A program, its arguments and leading <c>NAME=value</c> assignments, as a shell would split them.</summary>
 public sealed record CommandLine(string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> Environment)

@@ -1,5 +1,5 @@
 // Finds a program on PATH before it is started, so "not installed" is a clear message and not an exit code 127.
-namespace SentryVibe.Runner.DevServers;
+namespace SentryVibe.Runner.Processes;
 
 public static class ExecutableLocator
 {
