@@ -172,4 +172,24 @@ public sealed class CodexBuildTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.DoesNotContain("sk-test-codex", env);
         Assert.DoesNotContain(events.OfType<BuildLog>(), l => l.Message.StartsWith("agent not sandboxed", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Cancelling_a_codex_build_stops_the_cli_and_its_process_tree()
+    {
+        var hold = new TaskCompletionSource();
+        _model.Enqueue(new ScriptedResponse([Message("Thinking…")]) { Gate = hold.Task });
+        var command = Build("codex-held");
+        var project = _runner.ProjectPath("codex-held");
+
+        await _runner.AcceptAsync(command);
+        await Eventually.WaitAsync(() => _model.Requests.Count == 1, Timeout, "codex's first model request");
+        output.WriteLine(string.Join("\n", ProcessProbe.RunningIn(project)));
+        Assert.NotEmpty(ProcessProbe.RunningIn(project));
+        await _runner.AcceptAsync(new CancelBuild(command.ProjectId));
+        var events = await _runner.Events.WaitForEndAsync(command.ProjectId, Timeout);
+
+        Assert.IsType<BuildCancelled>(events[^1]);
+        await Eventually.WaitAsync(() => ProcessProbe.RunningIn(project).Count == 0, TimeSpan.FromSeconds(10), "the codex processes to be gone");
+        hold.TrySetResult();
+    }
 }
