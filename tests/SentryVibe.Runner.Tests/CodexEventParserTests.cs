@@ -38,6 +38,27 @@ public sealed class CodexEventParserTests
     }
 
     [Fact]
+    public void A_recorded_codex_0_169_run_becomes_one_plan_per_change_tool_uses_and_its_tokens()
+    {
+        // codex exec --json of the real CLI 0.169.0 against the scripted Responses API (update_plan, exec_command,
+        // apply_patch, a second exec_command left out here, update_plan, message).
+        var parser = new CodexEventParser("/work/demo");
+        var events = File.ReadLines(Path.Join(AppContext.BaseDirectory, "Recorded", "codex-exec.jsonl")).SelectMany(parser.Parse).ToList();
+
+        Assert.Equal("01a24224-405e-71d2-b5f3-5dcefe2c7968", parser.ThreadId);
+        Assert.True(parser.Completed);
+        Assert.Equal((720, 240), (parser.InputTokens, parser.OutputTokens));
+        var plans = events.OfType<TodosUpdated>().ToList();
+        Assert.Equal(2, plans.Count); // the closing item.completed repeats the last list
+        Assert.Equal(["Write hello", "Check"], plans[0].Todos.Select(t => t.Content));
+        Assert.All(plans[1].Todos, t => Assert.Equal(TodoStatuses.Completed, t.Status));
+        Assert.Equal(
+            ["Bash running echo hello > hello.txt && ls", "Bash succeeded echo hello > hello.txt && ls", "Edit running add app.txt", "Edit succeeded add app.txt"],
+            events.OfType<ToolUse>().Select(t => $"{t.Name} {t.Status} {t.InputSummary}"));
+        Assert.Equal("All done.", Assert.Single(events.OfType<AgentMessage>()).Text);
+    }
+
+    [Fact]
     public void A_resumed_thread_counts_only_the_tokens_of_its_own_turn()
     {
         // Codex 0.169 reports the thread's running total at turn.completed.
