@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
-using CliWrap;
+using CliWrap.Builders;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
@@ -19,69 +19,44 @@ public sealed class ClaudeCodeAgent(
     IOptions<AgentOptions> options,
     ILogger<ClaudeCodeAgent> logger,
     AgentSandbox? sandbox = null,
-    ChildEnvironment? environment = null) : IAgent
+    ChildEnvironment? environment = null) : CliAgent<ClaudeStreamParser>(options, logger, environment)
 {
     private readonly AgentSandbox _sandbox = sandbox ?? new AgentSandbox();
-    private readonly ChildEnvironment _environment = environment ?? ChildEnvironment.Default;
 
     private readonly ConcurrentDictionary<string, ClaudeTodoSnapshot> _todosBySession = new();
 
-    public string Name => Protocol.Agents.ClaudeCode;
+    public override string Name => Protocol.Agents.ClaudeCode;
 
-    public string? Unavailable() =>
-        ExecutableLocator.Find(options.Value.ClaudeCode.Executable) is null
-            ? $"The Claude Code CLI ('{options.Value.ClaudeCode.Executable}') is not on PATH. Install it with: npm install -g @anthropic-ai/claude-code"
-            : null;
+    protected override string Title => "Claude Code";
 
-    public string? NotSandboxed() =>
-        !options.Value.Sandbox.Enabled ? "turned off (Agents:Sandbox:Enabled is false)" : _sandbox.Status.ClaudeCode;
+    protected override string Executable => Options.ClaudeCode.Executable;
 
-    public async Task<AgentTurnResult> RunTurnAsync(AgentTurnContext context, string prompt, string? sessionId, CancellationToken cancellationToken)
+    protected override string Package => "@anthropic-ai/claude-code";
+
+    protected override IReadOnlyList<string> InheritedVariables => ChildEnvironment.ClaudeCode;
+
+    public override string? NotSandboxed() =>
+        !Options.Sandbox.Enabled ? "turned off (Agents:Sandbox:Enabled is false)" : _sandbox.Status.ClaudeCode;
+
+    protected override ClaudeStreamParser CreateParser(AgentTurnContext context, string? sessionId) =>
+        new(context.ProjectPath, sessionId is null ? null : _todosBySession.GetValueOrDefault(sessionId));
+
+    protected override string? SessionOf(ClaudeStreamParser parser) => parser.SessionId;
+
+    protected override void Ended(ClaudeStreamParser parser, string? session)
     {
-        var o = options.Value;
-        var executable = ExecutableLocator.Find(o.ClaudeCode.Executable);
-        if (executable is null)
-        {
-            return AgentTurnResult.Failed(Unavailable()!, sessionId);
-        }
-
-        var parser = new ClaudeStreamParser(context.ProjectPath, sessionId is null ? null : _todosBySession.GetValueOrDefault(sessionId));
-        var command = Cli.Wrap(executable)
-            .WithArguments(BuildArguments(o, context.Instructions, sessionId, NotSandboxed() is null))
-            .WithWorkingDirectory(context.ProjectPath)
-            .WithEnvironmentVariables(_environment.For(ChildEnvironment.ClaudeCode, Environment(o)))
-            .WithStandardInputPipe(PipeSource.FromString(prompt));
-
-        logger.LogInformation("Starting Claude Code for {ProjectId} (resume: {SessionId})", context.ProjectId, sessionId ?? "-");
-        var outcome = await CliProcess.RunAsync(
-            command,
-            async line =>
-            {
-                foreach (var e in parser.Parse(line))
-                {
-                    await context.Events.PublishAsync(context.ProjectId, e, CancellationToken.None);
-                }
-            },
-            null,
-            o.TurnTimeout,
-            cancellationToken);
-
-        var session = parser.SessionId ?? sessionId;
         if (session is not null)
         {
             _todosBySession[session] = parser.Snapshot;
         }
-        cancellationToken.ThrowIfCancellationRequested();
+    }
 
+    protected override AgentTurnResult Result(ClaudeStreamParser parser, ProcessOutcome outcome, string? session)
+    {
         var result = parser.Result;
-        if (outcome.TimedOut)
-        {
-            return AgentTurnResult.Failed($"Claude Code did not finish within {o.TurnTimeout}.", session);
-        }
         if (result is null)
         {
-            var tail = string.Join("\n", outcome.StderrTail.TakeLast(8));
-            return AgentTurnResult.Failed($"Claude Code exited with code {outcome.ExitCode} without a result. {tail}".Trim(), session);
+            return AgentTurnResult.Failed($"Claude Code exited with code {outcome.ExitCode} without a result. {StderrTail(outcome)}".Trim(), session);
         }
         return new AgentTurnResult(
             Success: !result.IsError,
@@ -115,9 +90,9 @@ public sealed class ClaudeCodeAgent(
         },
     }.ToJsonString();
 
-    private static Action<CliWrap.Builders.ArgumentsBuilder> BuildArguments(AgentOptions agents, string instructions, string? sessionId, bool sandboxed) => args =>
+    protected override void AddArguments(ArgumentsBuilder args, AgentTurnContext context, string? sessionId)
     {
-        var o = agents.ClaudeCode;
+        var o = Options.ClaudeCode;
         args.Add("-p")
             .Add("--output-format").Add("stream-json")
             .Add("--verbose")
@@ -130,24 +105,25 @@ public sealed class ClaudeCodeAgent(
         {
             args.Add("--model").Add(o.Model);
         }
-        if (!string.IsNullOrWhiteSpace(instructions))
+        if (!string.IsNullOrWhiteSpace(context.Instructions))
         {
-            args.Add("--append-system-prompt").Add(instructions);
+            args.Add("--append-system-prompt").Add(context.Instructions);
         }
         if (sessionId is not null)
         {
             args.Add("--resume").Add(sessionId);
         }
-        if (sandboxed)
+        if (NotSandboxed() is null)
         {
-            args.Add("--settings").Add(SandboxSettings(agents.Sandbox));
+            args.Add("--settings").Add(SandboxSettings(Options.Sandbox));
         }
         args.Add(o.ExtraArguments);
-    };
+    }
 
-    private static Dictionary<string, string?> Environment(AgentOptions o)
+    protected override Dictionary<string, string?> Variables()
     {
-        var env = new Dictionary<string, string?>(o.Environment.Select(kv => KeyValuePair.Create(kv.Key, (string?)kv.Value)));
+        var o = Options;
+        var env = base.Variables();
         if (!string.IsNullOrWhiteSpace(o.AnthropicApiKey))
         {
             env["ANTHROPIC_API_KEY"] = o.AnthropicApiKey;

@@ -23,7 +23,7 @@ public sealed record ClaudeRunResult(
 /// tool calls with their results and keeps the todo list, both the TodoWrite list and the task list of
 /// TaskCreate/TaskUpdate/TaskList (keyed by task id, in creation order).
 /// </summary>
-public sealed partial class ClaudeStreamParser(string? projectPath = null, ClaudeTodoSnapshot? resumeFrom = null)
+public sealed partial class ClaudeStreamParser(string? projectPath = null, ClaudeTodoSnapshot? resumeFrom = null) : JsonLinesParser
 {
     private readonly Dictionary<string, PendingTool> _pending = [];
     private readonly List<(string Id, TodoItem Item)> _tasks = resumeFrom?.Tasks.Select(t => (t.Key, t.Value)).ToList() ?? [];
@@ -43,41 +43,22 @@ public sealed partial class ClaudeStreamParser(string? projectPath = null, Claud
     /// <summary>The current todo list: the task list when the agent used tasks, else the last TodoWrite list.</summary>
     public IReadOnlyList<TodoItem> Todos => _tasks.Count > 0 ? _tasks.Select(t => t.Item).ToList() : _todoWriteList ?? [];
 
-    public IReadOnlyList<ProjectEvent> Parse(string line)
+    protected override string NotJsonLevel => "warn";
+
+    protected override IReadOnlyList<ProjectEvent> Map(JsonElement root)
     {
-        if (string.IsNullOrWhiteSpace(line))
+        if (root.TryGetProperty("session_id", out var sid) && sid.ValueKind == JsonValueKind.String)
         {
-            return [];
+            SessionId = sid.GetString();
         }
-        JsonDocument document;
-        try
+        return String(root, "type") switch
         {
-            document = JsonDocument.Parse(line);
-        }
-        catch (JsonException)
-        {
-            return [new BuildLog(ToolSummaries.Shorten(line), "warn")];
-        }
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return [];
-            }
-            if (root.TryGetProperty("session_id", out var sid) && sid.ValueKind == JsonValueKind.String)
-            {
-                SessionId = sid.GetString();
-            }
-            return String(root, "type") switch
-            {
-                "system" => System(root),
-                "assistant" => Assistant(root),
-                "user" => User(root),
-                "result" => ResultLine(root),
-                _ => [],
-            };
-        }
+            "system" => System(root),
+            "assistant" => Assistant(root),
+            "user" => User(root),
+            "result" => ResultLine(root),
+            _ => [],
+        };
     }
 
     private List<ProjectEvent> System(JsonElement root)
@@ -277,12 +258,6 @@ public sealed partial class ClaudeStreamParser(string? projectPath = null, Claud
         "completed" or "done" => TodoStatuses.Completed,
         _ => null,
     };
-
-    private static string? String(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    private static long Long(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
 
     [GeneratedRegex(@"Task #(\w+)")]
     private static partial Regex TaskNumber();
