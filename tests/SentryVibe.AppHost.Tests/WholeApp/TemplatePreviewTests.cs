@@ -45,8 +45,8 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             output.WriteLine($"{templateId}: edit of {pageFile} visible {hmr.Elapsed.TotalSeconds:0.00} s after the write");
             await ScreenshotAsync(browser.Page, $"template-{templateId}-2-after-hmr.png");
 
-            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
             browser.AssertNoErrors();
+            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
         });
     }
 
@@ -124,8 +124,8 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             output.WriteLine($"git: edit of src/App.jsx visible {hmr.Elapsed.TotalSeconds:0.00} s after the write");
             await ScreenshotAsync(browser.Page, "template-git-2-after-hmr.png");
 
-            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
             browser.AssertNoErrors();
+            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
         });
     }
 
@@ -221,6 +221,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
         private readonly IBrowser _browser;
         private readonly List<string> _errors = [];
         private readonly Stopwatch _sinceOpen = new();
+        private readonly TaskCompletionSource _hmrConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         private BrowserSession(IPlaywright playwright, IBrowser browser, IPage page)
         {
@@ -240,6 +241,27 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             {
                 var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 800 } });
                 var session = new BrowserSession(playwright, browser, page);
+                // Everything the page loads must come through the relay. Chromium runs beside the dev server here, so
+                // Vite's client could fall back to the dev server's own port for HMR when the relayed WebSocket fails,
+                // which a user's remote browser cannot: such requests are refused and counted as errors.
+                var preview = new Uri(url).Authority;
+                bool PastTheRelay(string target) => !Uri.TryCreate(target, UriKind.Absolute, out var u) || u.Authority != preview;
+                await page.RouteAsync(PastTheRelay, route =>
+                {
+                    session.Record($"request past the relay: {route.Request.Url}");
+                    return route.AbortAsync();
+                });
+                await page.RouteWebSocketAsync(PastTheRelay, socket =>
+                {
+                    session.Record($"WebSocket past the relay: {socket.Url}");
+                    _ = socket.CloseAsync();
+                });
+                // The dev server's HMR client is live once its relayed WebSocket has received a frame (Vite's
+                // "connected", Next's sync); an edit made before that would be missed or answered with a reload.
+                page.WebSocket += (_, socket) =>
+                {
+                    if (!PastTheRelay(socket.Url)) socket.FrameReceived += (_, _) => session._hmrConnected.TrySetResult();
+                };
                 page.PageError += (_, error) => session.Record($"page error: {error}");
                 page.Console += (_, message) =>
                 {
@@ -263,11 +285,36 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             lock (_errors) _errors.Add(error);
         }
 
-        public Task WaitForTextAsync(string text, float timeout) =>
-            Page.GetByText(text).First.WaitForAsync(new() { State = WaitForSelectorState.Visible, Timeout = timeout });
+        /// <summary>Waits for <paramref name="text"/> to be visible; on timeout the message names what the page reported.</summary>
+        public async Task WaitForTextAsync(string text, float timeout)
+        {
+            try
+            {
+                await Page.GetByText(text).First.WaitForAsync(new() { State = WaitForSelectorState.Visible, Timeout = timeout });
+            }
+            catch (TimeoutException e)
+            {
+                lock (_errors) throw new TimeoutException($"\"{text}\" did not show within {timeout / 1000:0} s; the page reported:\n" + string.Join("\n", _errors), e);
+            }
+        }
 
-        // A full reload would lose this marker; HMR keeps it.
-        public Task MarkAsync() => Page.EvaluateAsync("() => { window.__sentryvibeMarker = 42; }");
+        /// <summary>
+        /// Waits until the page has loaded and its HMR client is connected through the relay, then sets a marker on
+        /// <c>window</c>: a full reload would lose it, HMR keeps it.
+        /// </summary>
+        public async Task MarkAsync()
+        {
+            await Page.WaitForLoadStateAsync(LoadState.Load, new() { Timeout = RenderTimeout });
+            try
+            {
+                await _hmrConnected.Task.WaitAsync(TimeSpan.FromMilliseconds(HmrTimeout));
+            }
+            catch (TimeoutException e)
+            {
+                lock (_errors) throw new TimeoutException("The page's HMR WebSocket through the relay received nothing; the page reported:\n" + string.Join("\n", _errors), e);
+            }
+            await Page.EvaluateAsync("() => { window.__sentryvibeMarker = 42; }");
+        }
 
         public async Task<bool> IsMarkedAsync() => await Page.EvaluateAsync<int?>("() => window.__sentryvibeMarker ?? null") == 42;
 
