@@ -28,7 +28,11 @@ public sealed class ProjectSessions(
     private readonly LinkedList<Guid> _recent = [];
     private readonly Lock _gate = new();
 
-    public ProjectSession Get(Guid projectId)
+    /// <summary>
+    /// The tab's live session of a project, started on first use. <paramref name="prerendered"/>, the snapshot the
+    /// server's first response showed, seeds a new session so its feed reads only what came after it.
+    /// </summary>
+    public ProjectSession Get(Guid projectId, ProjectSnapshot? prerendered = null)
     {
         ProjectSession? evicted = null;
         ProjectSession session;
@@ -37,6 +41,7 @@ public sealed class ProjectSessions(
             if (!_sessions.TryGetValue(projectId, out session!))
             {
                 session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
+                if (prerendered is not null) session.Seed(prerendered);
                 _sessions[projectId] = session;
                 // Feeds end with the app too, not only with their circuit: circuits may outlive the host's services.
                 session.Start(lifetime.ApplicationStopping);
@@ -54,6 +59,17 @@ public sealed class ProjectSessions(
         return session;
     }
 
+    /// <summary>One read for the server's first response (prerendering): no feed, nothing kept.</summary>
+    public Task<ProjectSnapshot> ReadSnapshotAsync(Guid projectId, CancellationToken ct) => ProjectSession.ReadSnapshotAsync(services, projectId, ct);
+
+    /// <summary>A session that only shows <paramref name="snapshot"/> (prerendering): never started, not kept.</summary>
+    public ProjectSession Prerendered(Guid projectId, ProjectSnapshot snapshot)
+    {
+        var session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
+        session.Seed(snapshot);
+        return session;
+    }
+
     public async ValueTask DisposeAsync()
     {
         List<ProjectSession> all;
@@ -65,6 +81,18 @@ public sealed class ProjectSessions(
         }
         foreach (var s in all) await s.DisposeAsync();
     }
+}
+
+/// <summary>
+/// What the server's first response showed of a project, handed to the circuit (PersistentComponentState) so it does not
+/// read it again. <see cref="Events"/> is the log as it was then; empty when it was too long to hand
+/// over (<see cref="ProjectSession.MaxHandOverEvents"/>), and the circuit's feed then reads it from the start.
+/// </summary>
+public sealed record ProjectSnapshot(ProjectView? Project, RunnerView? Runner, IReadOnlyList<CheckpointView> Checkpoints,
+    IReadOnlyList<EventView> Events)
+{
+    /// <summary>The snapshot as handed to the circuit: the log only when it is short enough to travel in the page.</summary>
+    public ProjectSnapshot ForHandOver() => Events.Count <= ProjectSession.MaxHandOverEvents ? this : this with { Events = [] };
 }
 
 /// <summary>
@@ -83,6 +111,9 @@ public sealed class ProjectSession : IAsyncDisposable
     private readonly ProjectTimeline _timeline = new();
     private readonly SemaphoreSlim _poke = new(0, 1);
     private Task _loop = Task.CompletedTask;
+
+    /// <summary>Events a prerendered page hands to its circuit at most (about 0.3 MB of page); a longer log is read again.</summary>
+    public const int MaxHandOverEvents = ProjectService.MaxEventPage;
 
     internal ProjectSession(Guid id, ScopedServices services, EventNotifications notifications, ILogger logger)
     {
@@ -115,6 +146,38 @@ public sealed class ProjectSession : IAsyncDisposable
         using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, appStopping);
         await RunAsync(both.Token);
     });
+
+    /// <summary>
+    /// One read of everything the page shows, for the server's first response: no subscription and no feed, which
+    /// belong to the circuit (Web/README.md, UI).
+    /// </summary>
+    internal static async Task<ProjectSnapshot> ReadSnapshotAsync(ScopedServices services, Guid id, CancellationToken ct)
+    {
+        var events = new List<EventView>();
+        while (true)
+        {
+            var after = events.Count > 0 ? events[^1].Id : 0;
+            var page = await services.RunAsync<ProjectService, IReadOnlyList<EventView>>(p => p.ReadEventsAsync(id, after, ProjectService.MaxEventPage, ct));
+            events.AddRange(page);
+            if (page.Count < ProjectService.MaxEventPage) break;
+        }
+        var project = await services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(id, ct));
+        if (project is null) return new ProjectSnapshot(null, null, [], []);
+        var runners = await services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
+        var checkpoints = await services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(id, ct) ?? []);
+        return new ProjectSnapshot(project, runners.FirstOrDefault(r => r.Id == project.RunnerId), checkpoints, events);
+    }
+
+    /// <summary>Takes over a prerendered snapshot before the feed starts: the feed then reads after its last event.</summary>
+    internal void Seed(ProjectSnapshot snapshot)
+    {
+        _timeline.Apply(snapshot.Events);
+        Project = snapshot.Project;
+        Runner = snapshot.Runner;
+        Checkpoints = snapshot.Checkpoints;
+        NotFound = snapshot.Project is null;
+        Loaded = true;
+    }
 
     /// <summary>Read now rather than at the next wake-up (after the user did something).</summary>
     public void Poke()
