@@ -85,15 +85,11 @@ public sealed class ProjectSessions(
 
 /// <summary>
 /// What the server's first response showed of a project, handed to the circuit (PersistentComponentState) so it does not
-/// read it again. <see cref="Events"/> is the log as it was then; empty when it was too long to hand
-/// over (<see cref="ProjectSession.MaxHandOverEvents"/>), and the circuit's feed then reads it from the start.
+/// read it again. <see cref="Events"/> is the log as it was then; empty when it was too long to hand over
+/// (<see cref="HandOver"/>), and the circuit's feed then reads it from the start.
 /// </summary>
 public sealed record ProjectSnapshot(ProjectView? Project, RunnerView? Runner, IReadOnlyList<CheckpointView> Checkpoints,
-    IReadOnlyList<EventView> Events)
-{
-    /// <summary>The snapshot as handed to the circuit: the log only when it is short enough to travel in the page.</summary>
-    public ProjectSnapshot ForHandOver() => Events.Count <= ProjectSession.MaxHandOverEvents ? this : this with { Events = [] };
-}
+    IReadOnlyList<EventView> Events);
 
 /// <summary>
 /// One project's state in this tab. The feed subscribes before it reads, then reads the log after the last id it has
@@ -111,9 +107,6 @@ public sealed class ProjectSession : IAsyncDisposable
     private readonly ProjectTimeline _timeline = new();
     private readonly SemaphoreSlim _poke = new(0, 1);
     private Task _loop = Task.CompletedTask;
-
-    /// <summary>Events a prerendered page hands to its circuit at most (about 0.3 MB of page); a longer log is read again.</summary>
-    public const int MaxHandOverEvents = ProjectService.MaxEventPage;
 
     internal ProjectSession(Guid id, ScopedServices services, EventNotifications notifications, ILogger logger)
     {

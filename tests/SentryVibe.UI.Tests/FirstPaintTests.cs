@@ -132,6 +132,32 @@ public sealed class FirstPaintTests(UiFixture ui)
         await Expect(page.Locator(".project-title h1")).ToContainTextAsync("Project Theta");
     }
 
+    [Fact]
+    public async Task A_conversation_too_long_to_hand_over_still_becomes_live_and_shows_every_event_once()
+    {
+        // Medium: handed over, but its circuit start message is already over SignalR's default 32 KB.
+        // Long: over the hand-over budget, so the circuit reads the log itself.
+        var medium = await ui.CreateProjectAsync("Project Iota: a medium conversation");
+        var words = string.Join(' ', Enumerable.Repeat("lorem ipsum dolor sit amet", 10));
+        await ui.Broker.AppendAsync(medium, Enumerable.Range(1, 60).Select(i => (ProjectEvent)new AgentMessage($"Iota {i}: {words}")).ToArray());
+        var longer = await ui.CreateProjectAsync("Project Kappa: a long build log");
+        var line = new string('x', 1300);
+        await ui.Broker.AppendAsync(longer, [new AgentMessage("Kappa starts"), .. Enumerable.Range(1, 250).Select(i => (ProjectEvent)new BuildLog($"kappa {i:D3} {line}"))]);
+
+        var page = await ui.NewPageAsync();
+        foreach (var (id, messages, logLines, name) in new[] { (medium, 60, 0, "Iota"), (longer, 1, 250, "Kappa") })
+        {
+            await page.GotoAsync($"/projects/{id}");
+            await UiFixture.WhenInteractiveAsync(page);
+            await Expect(page.Locator(".md")).ToHaveCountAsync(messages);
+            if (logLines > 0) await Expect(page.GetByRole(AriaRole.Tab, new() { Name = "Build log" })).ToContainTextAsync(logLines.ToString());
+            await ui.Broker.AppendAsync(id, new AgentMessage($"{name} is live"));
+            await Expect(page.Locator(".md")).ToHaveCountAsync(messages + 1);
+            await Expect(page.Locator(".md").Last).ToHaveTextAsync($"{name} is live");
+            await Expect(page.Locator("#follow-up")).ToBeEnabledAsync();
+        }
+    }
+
     private HttpClient SignedInClient() =>
         new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = true }) { BaseAddress = new Uri(ui.BaseUrl) };
 
