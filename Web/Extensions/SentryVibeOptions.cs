@@ -29,7 +29,7 @@ public sealed class SentryVibeOptions
 
     /// <summary>
     /// Pages are rendered on the server's first response (sidebar, project list, form, project header and chat) and become
-    /// interactive when the Blazor circuit connects (docs/architecture.md, "Web UI"). False shows a blank page until then;
+    /// interactive when the Blazor circuit connects (Web/README.md, UI). False shows a blank page until then;
     /// the bench runs both to measure first paint.
     /// </summary>
     public bool Prerender { get; set; } = true;

@@ -146,6 +146,10 @@ public sealed class ProjectSession : IAsyncDisposable
     /// </summary>
     internal static async Task<ProjectSnapshot> ReadSnapshotAsync(ScopedServices services, Guid id, CancellationToken ct)
     {
+        // Each read has its own scope, so they run side by side: the first response waits for the slowest, not the sum.
+        var project = services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(id, ct));
+        var runners = services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
+        var checkpoints = services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(id, ct) ?? []);
         var events = new List<EventView>();
         while (true)
         {
@@ -154,11 +158,9 @@ public sealed class ProjectSession : IAsyncDisposable
             events.AddRange(page);
             if (page.Count < ProjectService.MaxEventPage) break;
         }
-        var project = await services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(id, ct));
-        if (project is null) return new ProjectSnapshot(null, null, [], []);
-        var runners = await services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
-        var checkpoints = await services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(id, ct) ?? []);
-        return new ProjectSnapshot(project, runners.FirstOrDefault(r => r.Id == project.RunnerId), checkpoints, events);
+        await Task.WhenAll(project, runners, checkpoints);
+        if (await project is not { } found) return new ProjectSnapshot(null, null, [], []);
+        return new ProjectSnapshot(found, (await runners).FirstOrDefault(r => r.Id == found.RunnerId), await checkpoints, events);
     }
 
     /// <summary>Takes over a prerendered snapshot before the feed starts: the feed then reads after its last event.</summary>
