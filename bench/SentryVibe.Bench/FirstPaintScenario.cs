@@ -117,19 +117,9 @@ public static class FirstPaintScenario
         var fcp = await (await page.WaitForFunctionAsync(
             "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? 0",
             null, new() { PollingInterval = 10 })).JsonValueAsync<double>();
-        double interactive;
-        try
-        {
-            interactive = await (await page.WaitForFunctionAsync(
-                $"() => {{ const e = document.querySelector('{input}'); return e && !e.matches(':disabled') ? performance.now() : 0; }}",
-                null, new() { PollingInterval = 10, Timeout = 20_000 })).JsonValueAsync<double>();
-        }
-        catch (TimeoutException)
-        {
-            await page.ScreenshotAsync(new() { Path = "/tmp/fp-debug.png" });
-            await File.WriteAllTextAsync("/tmp/fp-debug.html", await page.ContentAsync());
-            throw;
-        }
+        var interactive = await (await page.WaitForFunctionAsync(
+            $"() => {{ const e = document.querySelector('{input}'); return e && !e.matches(':disabled') ? performance.now() : 0; }}",
+            null, new() { PollingInterval = 10, Timeout = 20_000 })).JsonValueAsync<double>();
         var firstByte = await page.EvaluateAsync<double>("() => performance.getEntriesByType('navigation')[0].responseStart");
         return new Paint(firstByte, fcp, interactive);
     }
