@@ -44,7 +44,9 @@ public static class Extensions
         builder.Services.AddSingleton<LoginThrottle>();
         builder.Services.AddAntiforgery();
         builder.Services.AddCascadingAuthenticationState();
-        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents()
+            .AddHubOptions(o => o.MaximumReceiveMessageSize = HandOver.HubMessageLimit);
+        builder.Services.AddScoped<HandOver>();
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddScoped<ProjectService>();

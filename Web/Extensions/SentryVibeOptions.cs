@@ -27,6 +27,13 @@ public sealed class SentryVibeOptions
     /// <summary>Runner that gets the commands when no runner has ever registered (the AppHost's local runner).</summary>
     public string DefaultRunnerId { get; set; } = "local";
 
+    /// <summary>
+    /// Pages are rendered on the server's first response (sidebar, project list, form, project header and chat) and become
+    /// interactive when the Blazor circuit connects (Web/README.md, UI). False shows a blank page until then;
+    /// the bench runs both to measure first paint.
+    /// </summary>
+    public bool Prerender { get; set; } = true;
+
     /// <summary>Comment lines on idle event streams, so proxies keep them open; also the safety re-query period.</summary>
     public TimeSpan SseKeepAlive { get; set; } = TimeSpan.FromSeconds(15);
 

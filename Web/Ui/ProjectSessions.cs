@@ -28,7 +28,11 @@ public sealed class ProjectSessions(
     private readonly LinkedList<Guid> _recent = [];
     private readonly Lock _gate = new();
 
-    public ProjectSession Get(Guid projectId)
+    /// <summary>
+    /// The tab's live session of a project, started on first use. <paramref name="prerendered"/>, the snapshot the
+    /// server's first response showed, seeds a new session so its feed reads only what came after it.
+    /// </summary>
+    public ProjectSession Get(Guid projectId, ProjectSnapshot? prerendered = null)
     {
         ProjectSession? evicted = null;
         ProjectSession session;
@@ -37,6 +41,7 @@ public sealed class ProjectSessions(
             if (!_sessions.TryGetValue(projectId, out session!))
             {
                 session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
+                if (prerendered is not null) session.Seed(prerendered);
                 _sessions[projectId] = session;
                 // Feeds end with the app too, not only with their circuit: circuits may outlive the host's services.
                 session.Start(lifetime.ApplicationStopping);
@@ -54,6 +59,17 @@ public sealed class ProjectSessions(
         return session;
     }
 
+    /// <summary>One read for the server's first response (prerendering): no feed, nothing kept.</summary>
+    public Task<ProjectSnapshot> ReadSnapshotAsync(Guid projectId, CancellationToken ct) => ProjectSession.ReadSnapshotAsync(services, projectId, ct);
+
+    /// <summary>A session that only shows <paramref name="snapshot"/> (prerendering): never started, not kept.</summary>
+    public ProjectSession Prerendered(Guid projectId, ProjectSnapshot snapshot)
+    {
+        var session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
+        session.Seed(snapshot);
+        return session;
+    }
+
     public async ValueTask DisposeAsync()
     {
         List<ProjectSession> all;
@@ -66,6 +82,14 @@ public sealed class ProjectSessions(
         foreach (var s in all) await s.DisposeAsync();
     }
 }
+
+/// <summary>
+/// What the server's first response showed of a project, handed to the circuit (PersistentComponentState) so it does not
+/// read it again. <see cref="Events"/> is the log as it was then; empty when it was too long to hand over
+/// (<see cref="HandOver"/>), and the circuit's feed then reads it from the start.
+/// </summary>
+public sealed record ProjectSnapshot(ProjectView? Project, RunnerView? Runner, IReadOnlyList<CheckpointView> Checkpoints,
+    IReadOnlyList<EventView> Events);
 
 /// <summary>
 /// One project's state in this tab. The feed subscribes before it reads, then reads the log after the last id it has
@@ -115,6 +139,40 @@ public sealed class ProjectSession : IAsyncDisposable
         using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, appStopping);
         await RunAsync(both.Token);
     });
+
+    /// <summary>
+    /// One read of everything the page shows, for the server's first response: no subscription and no feed, which
+    /// belong to the circuit (Web/README.md, UI).
+    /// </summary>
+    internal static async Task<ProjectSnapshot> ReadSnapshotAsync(ScopedServices services, Guid id, CancellationToken ct)
+    {
+        // Each read has its own scope, so they run side by side: the first response waits for the slowest, not the sum.
+        var project = services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(id, ct));
+        var runners = services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
+        var checkpoints = services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(id, ct) ?? []);
+        var events = new List<EventView>();
+        while (true)
+        {
+            var after = events.Count > 0 ? events[^1].Id : 0;
+            var page = await services.RunAsync<ProjectService, IReadOnlyList<EventView>>(p => p.ReadEventsAsync(id, after, ProjectService.MaxEventPage, ct));
+            events.AddRange(page);
+            if (page.Count < ProjectService.MaxEventPage) break;
+        }
+        await Task.WhenAll(project, runners, checkpoints);
+        if (await project is not { } found) return new ProjectSnapshot(null, null, [], []);
+        return new ProjectSnapshot(found, (await runners).FirstOrDefault(r => r.Id == found.RunnerId), await checkpoints, events);
+    }
+
+    /// <summary>Takes over a prerendered snapshot before the feed starts: the feed then reads after its last event.</summary>
+    internal void Seed(ProjectSnapshot snapshot)
+    {
+        _timeline.Apply(snapshot.Events);
+        Project = snapshot.Project;
+        Runner = snapshot.Runner;
+        Checkpoints = snapshot.Checkpoints;
+        NotFound = snapshot.Project is null;
+        Loaded = true;
+    }
 
     /// <summary>Read now rather than at the next wake-up (after the user did something).</summary>
     public void Poke()

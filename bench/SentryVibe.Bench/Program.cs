@@ -14,14 +14,18 @@ switch (scenario)
     case "preview":
         Report.Print("preview scenario", await PreviewScenario.RunAsync(rest));
         return 0;
+    case "firstpaint":
+        Report.Print("first paint scenario", await FirstPaintScenario.RunAsync(rest));
+        return 0;
     case "all":
         var figures = new List<Figure>();
         figures.AddRange(await LinkScenario.RunAsync(rest));
         figures.AddRange(await RelayScenario.RunAsync([]));
         figures.AddRange(await PreviewScenario.RunAsync([]));
-        Report.Print("SentryVibe benchmarks: link, relay, preview", figures);
+        figures.AddRange(await FirstPaintScenario.RunAsync([]));
+        Report.Print("SentryVibe benchmarks: link, relay, preview, first paint", figures);
         return 0;
     default:
-        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Scenarios: all (default), link, relay, preview");
+        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Scenarios: all (default), link, relay, preview, firstpaint");
         return 1;
 }

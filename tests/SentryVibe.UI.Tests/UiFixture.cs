@@ -96,6 +96,12 @@ public sealed class UiFixture : IAsyncLifetime
         return page;
     }
 
+    /// <summary>
+    /// Waits for the circuit to take over the prerendered page (MainLayout drops the disabled fieldset then): a
+    /// measurement taken before could land on an element that is being replaced.
+    /// </summary>
+    public static Task WhenInteractiveAsync(IPage page) => Assertions.Expect(page.Locator("fieldset.prerendered")).ToHaveCountAsync(0);
+
     public static async Task ShotAsync(IPage page, string name, bool fullPage = false)
     {
         var path = Path.Combine(Artifacts, name + ".png");

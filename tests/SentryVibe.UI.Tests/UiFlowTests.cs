@@ -270,6 +270,7 @@ public sealed class UiFlowTests(UiFixture ui)
         var phone = await ui.NewPageAsync(width: 390, height: 844);
         await phone.GotoAsync($"/projects/{id}");
         await Expect(phone.Locator(".preview-state")).ToContainTextAsync("Runner offline");
+        await UiFixture.WhenInteractiveAsync(phone);
         // Narrow screens stack the preview below the chat.
         var chatBox = await phone.Locator(".work").BoundingBoxAsync();
         var previewBox = await phone.Locator(".preview").BoundingBoxAsync();

@@ -116,7 +116,7 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
         Assert.Equal(HttpStatusCode.OK, api.StatusCode);
         using var home = await client.GetAsync("/");
         Assert.Equal(HttpStatusCode.OK, home.StatusCode);
-        // The signed-in app shell (the interactive UI renders in the browser), not the login form.
+        // The signed-in app shell (prerendered, then interactive), not the login form.
         var html = await home.Content.ReadAsStringAsync();
         Assert.Contains("_framework/blazor.web", html);
         Assert.DoesNotContain("id=\"token\"", html);
