@@ -30,7 +30,7 @@ public static class LinkScenario
 
     public static async Task<List<Figure>> RunAsync(string[] args)
     {
-        var idleRunners = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
+        var idleRunners = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var n) ? n : 1000;
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var rows = new List<Figure>();
 
@@ -40,49 +40,12 @@ public static class LinkScenario
         var db = await CreateDatabaseAsync(cluster, "bench");
         Console.Error.WriteLine($"postgres on {cluster.Port}");
 
-        // Baseline: the same multi-row INSERT the broker does, straight from here, 500 rows a statement.
-        var rawRate = await RawInsertRateAsync(db, 50_000);
-        Console.Error.WriteLine($"raw insert: {rawRate:0} events/s");
+        // Events (sustained rate vs raw INSERT, latency at 500/s, the rate as idle runners join): their own database and broker.
+        rows.AddRange(await EventsScenario.RunAsync(cluster, root, EventsScenario.Options.Parse(args)));
 
         using var broker = BrokerProcess.Start(db, Secret);
         await broker.WaitReadyAsync();
         var baselineRss = broker.RssMegabytes();
-
-        // 1. Sustained throughput: 50,000 events published as fast as the outbox takes them, until the reader saw all.
-        var project = Guid.NewGuid();
-        await using (var reader = await EventReader.StartAsync(db, project))
-        await using (var runner = await BenchRunner.StartAsync(broker.LinkUri, "bench-burst", Path.Combine(root, "burst")))
-        {
-            const int total = 50_000;
-            var clock = Stopwatch.StartNew();
-            var publishing = new List<ValueTask>(total);
-            for (var i = 0; i < total; i++) publishing.Add(runner.Events.PublishAsync(project, new BuildLog("line " + i)));
-            foreach (var p in publishing) await p;
-            await reader.WaitForAsync(total, TimeSpan.FromMinutes(3));
-            var rate = total / clock.Elapsed.TotalSeconds;
-            Console.Error.WriteLine($"sustained: {rate:0} events/s");
-            rows.Add(new("Events runner → Postgres → reader, sustained", $"{rate:N0} events/s", $"raw INSERT {rawRate:N0} events/s",
-                Report.Ratio(rate, rawRate), "≥ 5,000 events/s", rate >= 5000));
-        }
-
-        // 2. Latency at a steady 500 events/s for 10 s, publish → visible to the NOTIFY-woken reader.
-        var paced = Guid.NewGuid();
-        await using (var reader = await EventReader.StartAsync(db, paced))
-        await using (var runner = await BenchRunner.StartAsync(broker.LinkUri, "bench-paced", Path.Combine(root, "paced")))
-        {
-            const int perSecond = 500, seconds = 10;
-            var clock = Stopwatch.StartNew();
-            for (var sent = 0; sent < perSecond * seconds;)
-            {
-                var due = (int)(clock.Elapsed.TotalSeconds * perSecond);
-                if (sent >= due) { await Task.Delay(2); continue; }
-                for (; sent < due && sent < perSecond * seconds; sent++) _ = runner.Events.PublishAsync(paced, new BuildLog("tick " + sent));
-            }
-            await reader.WaitForAsync(perSecond * seconds, TimeSpan.FromMinutes(1));
-            var (p50, p99) = Report.Percentiles(reader.LatenciesMs);
-            Console.Error.WriteLine($"latency at 500/s: p50 {p50:0.0} ms p99 {p99:0.0} ms");
-            rows.Add(new("Publish → visible latency at 500 events/s", $"p50 {p50:0.0} ms, p99 {p99:0.0} ms", "—", "—", "p99 ≤ 50 ms", p99 <= 50));
-        }
 
         // 3. Idle runners on one broker: its memory, and command delivery latency (INSERT + NOTIFY → runner's ExecuteAsync).
         var echo = await WebSocketEchoBaselineAsync(1000);
@@ -144,29 +107,6 @@ public static class LinkScenario
             .ConfigureWarnings(w => w.Ignore(Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.PendingModelChangesWarning)).Options);
         await context.Database.MigrateAsync();
         return cs;
-    }
-
-    private static async Task<double> RawInsertRateAsync(string db, int total)
-    {
-        await using var connection = new NpgsqlConnection(db);
-        await connection.OpenAsync();
-        var payload = JsonSerializer.Serialize<ProjectEvent>(new BuildLog("line 0"), LinkProtocol.JsonOptions);
-        var clock = Stopwatch.StartNew();
-        for (var first = 1; first <= total; first += 500)
-        {
-            var seqs = Enumerable.Range(first, 500).Select(i => (long)i).ToArray();
-            await using var tx = await connection.BeginTransactionAsync();
-            await using var insert = new NpgsqlCommand("""
-                INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
-                SELECT 'raw-baseline', s, NULL, 'build-log', @payload::jsonb, now(), now() FROM unnest(@seqs) AS s
-                ON CONFLICT ("RunnerId", "Seq") DO NOTHING
-                """, connection, tx);
-            insert.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = seqs });
-            insert.Parameters.AddWithValue("payload", payload);
-            await insert.ExecuteNonQueryAsync();
-            await tx.CommitAsync();
-        }
-        return total / clock.Elapsed.TotalSeconds;
     }
 
     private static async Task QueueCommandAsync(string db, string runnerId, Guid id)
@@ -240,12 +180,13 @@ public sealed class BrokerProcess : IDisposable
     public Uri LinkUri { get; }
     public int Port { get; }
 
-    public static BrokerProcess Start(string db, string secret)
+    /// <param name="dll">Another build of the broker to run (the events scenario's <c>--against</c>); default this tree's.</param>
+    public static BrokerProcess Start(string db, string secret, string? dll = null)
     {
         var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
         var root = AppContext.BaseDirectory;
         while (!File.Exists(Path.Combine(root, "SentryVibe.sln"))) root = Path.GetDirectoryName(root.TrimEnd('/'))!;
-        var dll = Path.Combine(root, "Broker", "bin", configuration, "net10.0", "SentryVibe.Broker.dll");
+        dll ??= Path.Combine(root, "Broker", "bin", configuration, "net10.0", "SentryVibe.Broker.dll");
         var port = PostgresCluster.FreePort();
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(dll);

@@ -8,6 +8,9 @@ switch (scenario)
     case "link":
         Report.Print("link scenario", await LinkScenario.RunAsync(rest));
         return 0;
+    case "events":
+        Report.Print("events scenario", await EventsScenario.RunAsync(rest));
+        return 0;
     case "relay":
         Report.Print("relay scenario", await RelayScenario.RunAsync(rest));
         return 0;
@@ -26,6 +29,6 @@ switch (scenario)
         Report.Print("SentryVibe benchmarks: link, relay, preview, first paint", figures);
         return 0;
     default:
-        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Scenarios: all (default), link, relay, preview, firstpaint");
+        Console.Error.WriteLine($"Unknown scenario '{scenario}'. Scenarios: all (default), link, events, relay, preview, firstpaint");
         return 1;
 }
