@@ -51,17 +51,20 @@ public static class LinkTransport
     /// Creates (not yet listening) the JSON-RPC connection on a channel: length-prefixed messages, System.Text.Json with
     /// the wire's serializer options, and a reader that refuses any message above <paramref name="maxMessageBytes"/>.
     /// </summary>
-    public static JsonRpc CreateRpc(Stream channel, int maxMessageBytes = LinkProtocol.MaxMessageBytes)
+    public static JsonRpc CreateRpc(Stream channel, int maxMessageBytes = LinkProtocol.MaxMessageBytes) =>
+        CreateRpc(new LengthHeaderMessageHandler(channel, new MessageLengthGuardStream(channel, maxMessageBytes), CreateFormatter()));
+
+    /// <summary>The same connection over a message handler of the caller's (the broker's watches its replies go out).</summary>
+    public static JsonRpc CreateRpc(IJsonRpcMessageHandler handler) => new(handler)
     {
-        // One options instance for every connection: System.Text.Json caches type metadata per instance, and a copy
-        // per link cost tens of kilobytes per runner on a broker holding a thousand.
-        var formatter = new SystemTextJsonFormatter { JsonSerializerOptions = RpcJsonOptions };
-        var handler = new LengthHeaderMessageHandler(channel, new MessageLengthGuardStream(channel, maxMessageBytes), formatter);
-        return new JsonRpc(handler)
-        {
-            CancelLocallyInvokedMethodsWhenConnectionIsClosed = true,
-        };
-    }
+        CancelLocallyInvokedMethodsWhenConnectionIsClosed = true,
+    };
+
+    /// <summary>
+    /// The link's formatter. One options instance for every connection: System.Text.Json caches type metadata per
+    /// instance, and a copy per link cost tens of kilobytes per runner on a broker holding a thousand.
+    /// </summary>
+    public static SystemTextJsonFormatter CreateFormatter() => new() { JsonSerializerOptions = RpcJsonOptions };
 }
 
 /// <summary>
@@ -81,6 +84,8 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
     internal const int MaxGatheredBytes = 256 * 1024;
 
     private readonly SemaphoreSlim _send = new(1, 1);
+    private long _bytesSent;
+    private (long Total, TaskCompletionSource Done)? _sentWaiter;
     private byte[]? _gathered;
     private int _gatheredCount;
     private byte[]? _held;
@@ -233,11 +238,40 @@ public sealed class WebSocketLinkStream(WebSocket socket, int maxMessageBytes = 
         try
         {
             await socket.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, cancellationToken);
+            var sent = Interlocked.Add(ref _bytesSent, message.Length);
+            if (_sentWaiter is { } waiter && sent >= waiter.Total)
+            {
+                _sentWaiter = null;
+                waiter.Done.TrySetResult();
+            }
         }
         finally
         {
             _send.Release();
         }
+    }
+
+    /// <summary>Bytes this stream has handed to the socket so far.</summary>
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    /// <summary>
+    /// Completes once <see cref="BytesSent"/> reaches <paramref name="total"/>: what the mux writes reaches the socket
+    /// through its own pipes, so a caller that knows how much it put in waits here for it to be out. One waiter at a time.
+    /// </summary>
+    public async Task SentAtLeastAsync(long total, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _send.WaitAsync(cancellationToken);
+        try
+        {
+            if (BytesSent >= total) return;
+            _sentWaiter = (total, done);
+        }
+        finally
+        {
+            _send.Release();
+        }
+        await done.Task.WaitAsync(cancellationToken);
     }
 
     /// <summary>Sends a close frame once (best effort, bounded in time); the peer learns the reason.</summary>

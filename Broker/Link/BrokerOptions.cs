@@ -49,6 +49,12 @@ public sealed class BrokerOptions
 
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Tests only: holds the error reply of a refused Hello this long before it is flushed (a slow writer), to prove the
+    /// link closes after the reply rather than after a fixed delay. Zero in production.
+    /// </summary>
+    public TimeSpan RefusalReplyDelay { get; set; } = TimeSpan.Zero;
+
     /// <summary>How long the broker waits for a runner to acknowledge a command before trying again on its next connection.</summary>
     public TimeSpan CommandAckTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

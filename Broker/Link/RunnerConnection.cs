@@ -24,6 +24,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     private readonly CommandDelivery _delivery;
     private MultiplexingStream? _mux;
     private JsonRpc? _rpc;
+    private LinkMessageHandler? _handler;
     private int _helloState; // a HelloState
     private long _lastHeard = Environment.TickCount64;
 
@@ -95,7 +96,8 @@ public sealed class RunnerConnection : IAsyncDisposable
             }
 
             var channel = await accept;
-            _rpc = LinkTransport.CreateRpc(channel.AsStream());
+            _handler = new LinkMessageHandler(channel, _services.Options.RefusalReplyDelay);
+            _rpc = LinkTransport.CreateRpc(_handler);
             _rpc.AddLocalRpcTarget<IBrokerService>(_target, null);
             Runner = _rpc.Attach<IRunnerService>();
             _rpc.Disconnected += (_, e) =>
@@ -153,10 +155,33 @@ public sealed class RunnerConnection : IAsyncDisposable
         await _closed.CancelAsync();
     }
 
-    /// <summary>Closes the link a moment later, so the JSON-RPC error reply goes out before the close frame.</summary>
+    /// <summary>How long a refused Hello's link stays open at most waiting for its error reply to be written.</summary>
+    internal static readonly TimeSpan RefusalReplyTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Closes the link once the error reply to the Hello being refused has been written and flushed into the link, so
+    /// the runner reads the JSON-RPC error before the close frame; called before the Hello throws. Bounded by
+    /// <see cref="RefusalReplyTimeout"/>: a reply that never goes out cannot keep a refused link open.
+    /// </summary>
     internal async Task CloseAfterReplyAsync(WebSocketCloseStatus status, string reason)
     {
-        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        if (_handler is { } handler)
+        {
+            // Flushed into the rpc channel is not yet on the wire: the mux moves it to the socket through its own pipes,
+            // so wait until the socket has taken at least the reply's size more than it had before the reply existed.
+            var sentBefore = _stream.BytesSent;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
+            timeout.CancelAfter(RefusalReplyTimeout);
+            try
+            {
+                var size = await handler.HelloErrorFlushedAsync().WaitAsync(timeout.Token);
+                await _stream.SentAtLeastAsync(sentBefore + size, timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Closed anyway: the reply did not go out in time, or the link is already closing.
+            }
+        }
         await CloseAsync(status, reason);
     }
 
