@@ -109,6 +109,36 @@ public sealed class FirstPaintTests(UiFixture ui)
     }
 
     [Fact]
+    public async Task A_link_clicked_before_the_circuit_is_up_still_goes_to_its_page()
+    {
+        var page = await ui.NewPageAsync();
+        var circuit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/_blazor/negotiate**", async route =>
+        {
+            held.TrySetResult();
+            await circuit.Task;
+            await route.ContinueAsync();
+        });
+        try
+        {
+            await page.GotoAsync("/");
+            await held.Task.WaitAsync(TimeSpan.FromSeconds(15)); // blazor.web.js is running, its circuit not yet up
+
+            await page.GetByRole(AriaRole.Link, new() { Name = "Runners" }).ClickAsync();
+            circuit.TrySetResult(); // the circuit comes up while the click is being followed
+            await Expect(page).ToHaveURLAsync(new Regex("/runners$"));
+            await UiFixture.WhenInteractiveAsync(page);
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
+            await Expect(page.Locator("table").First).ToContainTextAsync(FakeBroker.RunnerId);
+        }
+        finally
+        {
+            circuit.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task The_new_project_form_waits_for_the_circuit_and_then_creates_the_project()
     {
         var page = await ui.NewPageAsync();

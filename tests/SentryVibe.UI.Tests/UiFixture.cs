@@ -92,6 +92,8 @@ public sealed class UiFixture : IAsyncLifetime
         {
             await page.GotoAsync($"/login?t={UiWebFactory.ApiToken}");
             await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "What do you want to build?" })).ToBeVisibleAsync();
+            // A click that lands while the circuit replaces the prerendered page can hit an element on its way out.
+            await WhenInteractiveAsync(page);
         }
         return page;
     }
