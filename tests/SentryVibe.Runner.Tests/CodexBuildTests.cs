@@ -24,9 +24,11 @@ public sealed class CodexBuildTests(ITestOutputHelper output) : IAsyncLifetime
             Runner.Processes.ExecutableLocator.Find("codex") is not null,
             "The Codex CLI is required: npm install -g @openai/codex");
         PlantedSecrets.Plant();
-        // Codex's own files (sessions, its sandbox helper) out of the real home. Not under the temp folder: Codex
-        // refuses to put its sandbox helper there, and its shell then cannot start at all.
-        _codexHome = Path.Join(AppContext.BaseDirectory, "codex-home", Guid.NewGuid().ToString("N")[..12]);
+        // Codex's own files (sessions, its sandbox helper) out of the real ~/.codex. Not under /tmp, wherever the
+        // checkout is: Codex refuses to put its sandbox helper in the temp folder, and the sandbox (which leaves /tmp
+        // read-only, CodexAgent) hides it from the shell, which then cannot start at all.
+        _codexHome = Path.Join(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sentryvibe-tests", "codex-home",
+            Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(_codexHome);
         _model = await ScriptedOpenAiServer.StartAsync();
         _runner = RunnerHarness.Create(new Dictionary<string, string?>
