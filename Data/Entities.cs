@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using SentryVibe.Protocol;
 
 namespace SentryVibe.Data;
@@ -7,6 +5,8 @@ namespace SentryVibe.Data;
 public sealed class Project
 {
     public Guid Id { get; set; }
+    /// <summary>The user it belongs to (docs/accounts.md); null only in a database from before accounts, until the first start backfills it.</summary>
+    public Guid? OwnerId { get; set; }
     public required string Slug { get; set; }
     public required string Name { get; set; }
     public required string Prompt { get; set; }
@@ -51,6 +51,8 @@ public sealed class DevServerState
 public sealed class Runner
 {
     public required string Id { get; set; }
+    /// <summary>The user whose token linked it (docs/accounts.md).</summary>
+    public Guid? OwnerId { get; set; }
     public string? Name { get; set; }
     public string Status { get; set; } = RunnerStatuses.Offline;
     public DateTimeOffset? LastSeenAt { get; set; }
@@ -77,6 +79,8 @@ public static class RunnerStatuses
 public sealed class RunnerToken
 {
     public Guid Id { get; set; }
+    /// <summary>The user who made it; the runner it links belongs to that user (docs/accounts.md).</summary>
+    public Guid? OwnerId { get; set; }
     public required string Name { get; set; }
     /// <summary>
     /// The one runner id this token may link as (docs/runner-protocol.md). Null only for tokens made before ids were
@@ -92,7 +96,7 @@ public sealed class RunnerToken
     public DateTimeOffset? LastUsedAt { get; set; }
 
     /// <summary>The stored form of a token: SHA-256 of its UTF-8 bytes, the "svr_" prefix included. Web and Broker both use this.</summary>
-    public static byte[] HashOf(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
+    public static byte[] HashOf(string token) => Secrets.HashOf(token);
 }
 
 public sealed class Command

@@ -1,4 +1,5 @@
 using SentryVibe.Data;
+using SentryVibe.Web.Accounts;
 using SentryVibe.Web.Apis;
 using SentryVibe.Web.Auth;
 using SentryVibe.Web.Components;
@@ -28,6 +29,7 @@ app.MapLoginApi();
 app.MapTemplatesApi();
 app.MapRunnersApi();
 app.MapProjectsApi();
+app.MapAccountApi();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 app.Run();

@@ -24,7 +24,7 @@ public static class LoginApi
     public enum SignInResult { SignedIn, WrongToken, TooManyAttempts }
 
     /// <summary>
-    /// Issues the UI cookie when <paramref name="token"/> is the API token; a wrong one spends one of the client's
+    /// Signs the owner in when <paramref name="token"/> is the API token (the AppHost's login link); a wrong one spends one of the client's
     /// attempts (LoginThrottle), and with none left nothing is checked.
     /// </summary>
     public static async Task<SignInResult> TrySignInAsync(HttpContext context, string? token)
@@ -37,8 +37,12 @@ public static class LoginApi
             throttle.Failed(context);
             return SignInResult.WrongToken;
         }
-        await context.SignInAsync(AuthSchemes.Cookie, validator.CreatePrincipal(AuthSchemes.Cookie),
-            new AuthenticationProperties { IsPersistent = true });
+        // The API token is the owner's (docs/accounts.md): it signs the owner in.
+        var owner = await context.RequestServices.GetRequiredService<Data.SentryVibeDb>().Users
+            .FindAsync([context.RequestServices.GetRequiredService<Accounts.OwnerAccount>().Id], context.RequestAborted);
+        if (owner is null) return SignInResult.WrongToken;
+        await context.RequestServices.GetRequiredService<Microsoft.AspNetCore.Identity.SignInManager<Data.User>>()
+            .SignInAsync(owner, isPersistent: true);
         return SignInResult.SignedIn;
     }
 

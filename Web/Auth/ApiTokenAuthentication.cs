@@ -1,4 +1,6 @@
-// One secret guards the whole app: API clients send it as a bearer token, the browser trades it for a cookie.
+// Who is calling (docs/accounts.md): API clients send a personal token (svp_…) or the configured API token (the owner's)
+// as a bearer token; the browser signs in through Identity (password, passkey, or the owner's login link) and carries
+// its cookie.
 using System.Net.Http.Headers;
 using System.Security.Claims;
 using System.Security.Cryptography;
@@ -6,7 +8,10 @@ using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
+using SentryVibe.Data;
+using SentryVibe.Web.Accounts;
 using SentryVibe.Web.Extensions;
 
 namespace SentryVibe.Web.Auth;
@@ -16,12 +21,12 @@ public static class AuthSchemes
     /// <summary>Picks bearer when an Authorization header is present, else the cookie.</summary>
     public const string Default = "SentryVibe";
     public const string Bearer = "ApiToken";
-    public const string Cookie = CookieAuthenticationDefaults.AuthenticationScheme;
+    /// <summary>Identity's application cookie: what the browser signs in with.</summary>
+    public const string Cookie = "Identity.Application";
     public const string CookieName = ".SentryVibe.Auth";
-    public const string TokenClaim = "sentryvibe:token";
 }
 
-/// <summary>Checks a presented token against the configured one without leaking where they differ.</summary>
+/// <summary>Checks a presented token against the configured API token without leaking where they differ.</summary>
 public sealed class ApiTokenValidator(IOptionsMonitor<SentryVibeOptions> options)
 {
     public bool IsValid(string? presented)
@@ -34,15 +39,6 @@ public sealed class ApiTokenValidator(IOptionsMonitor<SentryVibeOptions> options
             SHA256.HashData(Encoding.UTF8.GetBytes(presented)),
             SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
     }
-
-    /// <summary>
-    /// A one-way fingerprint of the current token, kept in the cookie: rotating the token signs every browser out.
-    /// </summary>
-    public string Fingerprint() =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("cookie:" + options.CurrentValue.ApiToken)))[..16];
-
-    public ClaimsPrincipal CreatePrincipal(string scheme) =>
-        new(new ClaimsIdentity([new Claim(ClaimTypes.Name, "owner"), new Claim(AuthSchemes.TokenClaim, Fingerprint())], scheme));
 }
 
 public sealed class ApiTokenAuthenticationHandler(
@@ -53,18 +49,31 @@ public sealed class ApiTokenAuthenticationHandler(
     IProblemDetailsService problems)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (!AuthenticationHeaderValue.TryParse(Request.Headers.Authorization, out var header)
             || !string.Equals(header.Scheme, "Bearer", StringComparison.OrdinalIgnoreCase))
         {
-            return Task.FromResult(AuthenticateResult.NoResult());
+            return AuthenticateResult.NoResult();
         }
 
+        var user = await UserOfAsync(header.Parameter);
         // The message never contains the token itself.
-        return Task.FromResult(validator.IsValid(header.Parameter)
-            ? AuthenticateResult.Success(new AuthenticationTicket(validator.CreatePrincipal(Scheme.Name), Scheme.Name))
-            : AuthenticateResult.Fail("The bearer token is not valid."));
+        return user is null
+            ? AuthenticateResult.Fail("The bearer token is not valid.")
+            : AuthenticateResult.Success(new AuthenticationTicket(AccountClaims.PrincipalOf(user, Scheme.Name), Scheme.Name));
+    }
+
+    private async Task<User?> UserOfAsync(string? presented)
+    {
+        if (string.IsNullOrEmpty(presented)) return null;
+        if (presented.StartsWith(PersonalToken.Prefix, StringComparison.Ordinal))
+        {
+            return await Context.RequestServices.GetRequiredService<PersonalTokens>().AuthenticateAsync(presented, Context.RequestAborted);
+        }
+        if (!validator.IsValid(presented)) return null;
+        var owner = Context.RequestServices.GetRequiredService<OwnerAccount>();
+        return await Context.RequestServices.GetRequiredService<SentryVibeDb>().Users.FindAsync([owner.Id], Context.RequestAborted);
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -78,7 +87,7 @@ public sealed class ApiTokenAuthenticationHandler(
             {
                 Status = StatusCodes.Status401Unauthorized,
                 Title = "Unauthorized",
-                Detail = "Send 'Authorization: Bearer <api token>' (see ~/.sentryvibe/apphost.json) or sign in through /login.",
+                Detail = "Send 'Authorization: Bearer <token>' (a personal token from your account page, or the API token in ~/.sentryvibe/apphost.json) or sign in through /login.",
             },
         });
     }
@@ -89,41 +98,50 @@ public static class AuthenticationExtensions
     public static IHostApplicationBuilder AddSentryVibeAuthentication(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<ApiTokenValidator>();
+        builder.Services.AddSingleton<OwnerAccount>();
+        builder.Services.AddScoped<PersonalTokens>();
         builder.Services.AddAuthentication(AuthSchemes.Default)
             .AddPolicyScheme(AuthSchemes.Default, "Bearer token or cookie", o => o.ForwardDefaultSelector = context =>
                 context.Request.Headers.Authorization.Count > 0 ? AuthSchemes.Bearer : AuthSchemes.Cookie)
             .AddScheme<AuthenticationSchemeOptions, ApiTokenAuthenticationHandler>(AuthSchemes.Bearer, null)
-            .AddCookie(AuthSchemes.Cookie, o =>
+            .AddIdentityCookies();
+
+        builder.Services.AddIdentityCore<User>(o =>
             {
-                o.Cookie.Name = AuthSchemes.CookieName;
-                o.Cookie.HttpOnly = true;
-                o.Cookie.SameSite = SameSiteMode.Lax;
-                o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
-                o.LoginPath = "/login";
-                o.LogoutPath = "/logout";
-                o.ExpireTimeSpan = TimeSpan.FromDays(30);
-                o.SlidingExpiration = true;
-                o.Events = new CookieAuthenticationEvents
-                {
-                    // The API answers 401/403 problems; only pages redirect to the login form.
-                    OnRedirectToLogin = context => IsApi(context.Request)
-                        ? WriteProblemAsync(context.HttpContext, StatusCodes.Status401Unauthorized, "Unauthorized",
-                            "Send 'Authorization: Bearer <api token>' or sign in through /login.")
-                        : Redirect(context),
-                    OnRedirectToAccessDenied = context => IsApi(context.Request)
-                        ? WriteProblemAsync(context.HttpContext, StatusCodes.Status403Forbidden, "Forbidden", null)
-                        : Redirect(context),
-                    OnValidatePrincipal = async context =>
-                    {
-                        var validator = context.HttpContext.RequestServices.GetRequiredService<ApiTokenValidator>();
-                        if (context.Principal?.FindFirst(AuthSchemes.TokenClaim)?.Value != validator.Fingerprint())
-                        {
-                            context.RejectPrincipal();
-                            await context.HttpContext.SignOutAsync(AuthSchemes.Cookie);
-                        }
-                    },
-                };
-            });
+                o.Stores.SchemaVersion = IdentitySchemaVersions.Version3; // passkeys
+                o.User.RequireUniqueEmail = true;
+                o.Password.RequiredLength = 10;
+                o.Password.RequireNonAlphanumeric = false;
+                o.Password.RequireUppercase = false;
+                o.Password.RequireLowercase = false;
+                o.Password.RequireDigit = false;
+                o.Lockout.MaxFailedAccessAttempts = 10;
+            })
+            .AddEntityFrameworkStores<SentryVibeDb>()
+            .AddSignInManager()
+            .AddDefaultTokenProviders()
+            .AddClaimsPrincipalFactory<UserClaimsFactory>();
+
+        builder.Services.ConfigureApplicationCookie(o =>
+        {
+            o.Cookie.Name = AuthSchemes.CookieName;
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            o.LoginPath = "/login";
+            o.LogoutPath = "/logout";
+            o.ExpireTimeSpan = TimeSpan.FromDays(30);
+            o.SlidingExpiration = true;
+            // The API answers 401/403 problems; only pages redirect to the login form. Identity's security-stamp check
+            // (OnValidatePrincipal) stays: changing a password or signing out everywhere ends the other cookies.
+            o.Events.OnRedirectToLogin = context => IsApi(context.Request)
+                ? WriteProblemAsync(context.HttpContext, StatusCodes.Status401Unauthorized, "Unauthorized",
+                    "Send 'Authorization: Bearer <token>' or sign in through /login.")
+                : Redirect(context);
+            o.Events.OnRedirectToAccessDenied = context => IsApi(context.Request)
+                ? WriteProblemAsync(context.HttpContext, StatusCodes.Status403Forbidden, "Forbidden", null)
+                : Redirect(context);
+        });
 
         builder.Services.AddAuthorizationBuilder()
             // Every endpoint needs a signed-in caller unless it says [AllowAnonymous] (login, health, static assets).

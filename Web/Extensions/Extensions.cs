@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage;
 using SentryVibe.Data;
 using SentryVibe.Protocol;
+using SentryVibe.Web.Accounts;
 using SentryVibe.Web.Auth;
 using SentryVibe.Web.Services;
 using SentryVibe.Web.Ui;
@@ -60,7 +61,7 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Brings the schema up to date (creating the database if needed) before the app serves anything.</summary>
+    /// <summary>Brings the schema up to date (creating the database if needed) and makes sure there is an owner, before the app serves anything.</summary>
     public static async Task MigrateDatabaseAsync(this WebApplication app)
     {
         await using var scope = app.Services.CreateAsyncScope();
@@ -74,5 +75,6 @@ public static class Extensions
         var pending = (await db.Database.GetPendingMigrationsAsync()).ToList();
         if (pending.Count > 0) logger.LogInformation("Applying migrations: {Migrations}", string.Join(", ", pending));
         await db.Database.MigrateAsync();
+        await app.Services.GetRequiredService<OwnerAccount>().EnsureAsync(app.Services, app.Lifetime.ApplicationStopping);
     }
 }

@@ -13,6 +13,13 @@ public sealed class SentryVibeOptions
     public string ApiToken { get; set; } = "";
 
     /// <summary>
+    /// E-mail (and user name) of the owner account the first start creates (docs/accounts.md). The API token and the
+    /// AppHost's login link sign in as this user.
+    /// </summary>
+    [EmailAddress(ErrorMessage = "SentryVibe:OwnerEmail must be an e-mail address.")]
+    public string OwnerEmail { get; set; } = "owner@localhost";
+
+    /// <summary>
     /// The broker's runner endpoint as a runner on another machine reaches it (<c>ws(s)://host/runner</c>); the AppHost sets it.
     /// The Runners page puts it into the <c>sentryvibe-runner run</c> command it shows.
     /// </summary>
