@@ -44,7 +44,7 @@ public sealed class SentryReportingTests(RunningAppFixture fixture, ITestOutputH
 
         // The delivery ends with the runner's ack and each service sends when its part ends: wait for both.
         await WaitForAsync(() => ingest.Items.Any(i => i.Type == "transaction" && i.Service == "SentryVibe.Broker"
-            && i.Transaction == "deliver command" && i.TraceId == execution.TraceId), "the broker's 'deliver command' in the runner's trace");
+            && i.Transaction == "deliver command" && i.TraceId == execution.TraceId), $"the broker's 'deliver command' in the runner's trace {execution.TraceId}");
         await WaitForAsync(() => ingest.Items.Any(i => i.Type == "transaction" && i.Service == "SentryVibe.Web"
             && i.Transaction?.StartsWith("POST /api/projects", StringComparison.Ordinal) == true), "the web's request transaction");
         Assert.DoesNotContain(ingest.Items, i => i.Type == "transaction" && i.Transaction?.EndsWith("/health", StringComparison.Ordinal) == true);
