@@ -127,35 +127,41 @@ public sealed class Invitations(SentryVibeDb db, UserManager<User> users, TimePr
         var state = await CheckAsync(request.Code, ct);
         if (state != InvitationState.Usable) return new ServiceResult<User>.NotFound(Explain(state));
 
-        var user = new User
-        {
-            Id = Guid.CreateVersion7(),
-            UserName = email,
-            Email = email,
-            DisplayName = name,
-            CreatedAt = time.GetUtcNow(),
-        };
         var hash = Secrets.HashOf(request.Code!);
-        var now = time.GetUtcNow();
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var claimed = await db.Invitations
-            .Where(i => i.Hash == hash && i.UsedAt == null && i.RevokedAt == null && i.ExpiresAt > now)
-            .ExecuteUpdateAsync(s => s.SetProperty(i => i.UsedAt, now).SetProperty(i => i.UsedBy, user.Id), ct);
-        if (claimed == 0)
+        // Postgres' retrying strategy runs the whole transaction again after a transient failure, so it starts clean.
+        var strategy = db.Database.CreateExecutionStrategy();
+        return await strategy.ExecuteAsync(async () =>
         {
-            await transaction.RollbackAsync(ct);
-            return new ServiceResult<User>.NotFound(Explain(await CheckAsync(request.Code, ct)));
-        }
+            db.ChangeTracker.Clear();
+            var now = time.GetUtcNow();
+            var user = new User
+            {
+                Id = Guid.CreateVersion7(),
+                UserName = email,
+                Email = email,
+                DisplayName = name,
+                CreatedAt = now,
+            };
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            var claimed = await db.Invitations
+                .Where(i => i.Hash == hash && i.UsedAt == null && i.RevokedAt == null && i.ExpiresAt > now)
+                .ExecuteUpdateAsync(s => s.SetProperty(i => i.UsedAt, now).SetProperty(i => i.UsedBy, user.Id), ct);
+            if (claimed == 0)
+            {
+                await transaction.RollbackAsync(ct);
+                return new ServiceResult<User>.NotFound(Explain(await CheckAsync(request.Code, ct)));
+            }
 
-        var created = await users.CreateAsync(user, request.Password!);
-        if (!created.Succeeded)
-        {
-            await transaction.RollbackAsync(ct);
-            return new ServiceResult<User>.Invalid(ErrorsOf(created));
-        }
-        await transaction.CommitAsync(ct);
-        logger.LogInformation("User {UserId} signed up with invitation {Hash}", user.Id, Convert.ToHexString(hash)[..8]);
-        return user;
+            var created = await users.CreateAsync(user, request.Password!);
+            if (!created.Succeeded)
+            {
+                await transaction.RollbackAsync(ct);
+                return new ServiceResult<User>.Invalid(ErrorsOf(created));
+            }
+            await transaction.CommitAsync(ct);
+            logger.LogInformation("User {UserId} signed up with an invitation", user.Id);
+            return (ServiceResult<User>)user;
+        });
     }
 
     private static bool LooksLikeCode(string? code) =>
