@@ -128,3 +128,16 @@ window.sentryvibe = {
     setTimeout(() => { button.textContent = label; }, 2000);
   });
 })();
+
+// After a form on a static page answers (a new token, an invitation link, a notice), bring the answer into view:
+// Blazor's enhanced form post keeps the scroll position, which can leave it below the fold.
+(() => {
+  const reveal = () => {
+    const answer = document.querySelector("[data-reveal]");
+    if (answer) answer.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    reveal();
+    if (window.Blazor && typeof window.Blazor.addEventListener === "function") window.Blazor.addEventListener("enhancedload", reveal);
+  });
+})();

@@ -105,6 +105,44 @@ public sealed class AccountsUiTests(UiFixture ui)
     }
 
     [Fact]
+    public async Task A_password_is_set_and_changed_on_the_account_page_and_the_old_one_stops_working()
+    {
+        // The owner starts without a password (the login link signs them in) and sets one.
+        var owner = await ui.NewPageAsync();
+        await owner.GotoAsync("/account");
+        var password = owner.Locator("#password");
+        await password.GetByLabel("Password", new() { Exact = true }).FillAsync(Password);
+        await password.GetByRole(AriaRole.Button, new() { Name = "Set password" }).ClickAsync();
+        await Expect(password.GetByRole(AriaRole.Status)).ToContainTextAsync("Password set.");
+        await SignOutAsync(owner);
+        await PasswordSignInAsync(owner, "owner@localhost", Password);
+        await Expect(owner.Locator("#signed-in-name")).ToHaveTextAsync("Owner");
+
+        // A member changes theirs: a wrong current password is explained, the right one works, the old one stops.
+        var member = await NewPageAsync();
+        await SignUpAsync(member, await InvitationPathAsync(), "gus@example.com", "Gus");
+        await member.GotoAsync("/account");
+        password = member.Locator("#password");
+        await password.GetByLabel("Current password").FillAsync("not my password at all");
+        await password.GetByLabel("New password").FillAsync("an even longer passphrase");
+        await password.GetByRole(AriaRole.Button, new() { Name = "Change password" }).ClickAsync();
+        await Expect(password.Locator("#current-password-error")).ToHaveTextAsync("That is not your current password.");
+        await password.GetByLabel("Current password").FillAsync(Password);
+        await password.GetByLabel("New password").FillAsync("an even longer passphrase");
+        await password.GetByRole(AriaRole.Button, new() { Name = "Change password" }).ClickAsync();
+        await Expect(password.GetByRole(AriaRole.Status)).ToContainTextAsync("Password changed.");
+        // Still signed in here.
+        await member.ReloadAsync();
+        await Expect(member.GetByRole(AriaRole.Heading, new() { Name = "Gus" })).ToBeVisibleAsync();
+
+        await SignOutAsync(member);
+        await PasswordSignInAsync(member, "gus@example.com", Password);
+        await Expect(member.GetByRole(AriaRole.Alert)).ToHaveTextAsync("That e-mail and password do not match.");
+        await PasswordSignInAsync(member, "gus@example.com", "an even longer passphrase");
+        await Expect(member.Locator("#signed-in-name")).ToHaveTextAsync("Gus");
+    }
+
+    [Fact]
     public async Task A_member_sees_no_invitations_gets_404_from_their_api_and_makes_a_personal_token_shown_once()
     {
         var member = await NewPageAsync();
