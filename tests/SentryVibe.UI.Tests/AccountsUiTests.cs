@@ -228,5 +228,16 @@ public sealed class AccountsUiTests(UiFixture ui)
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = Home })).ToBeVisibleAsync();
         await Expect(page.Locator("#signed-in-name")).ToHaveTextAsync("Finn");
+
+        // Removed on the account page, the same passkey (still on the authenticator) signs nobody in.
+        await page.GotoAsync("/account");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Remove Test key" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "removed" })).ToHaveTextAsync("Passkey removed.");
+        await Expect(page.GetByText("No passkeys yet.")).ToBeVisibleAsync();
+        await SignOutAsync(page);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync(
+            "That passkey does not sign in to an account here. Sign in with your password, then add the passkey on your account page.");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Sign in" })).ToBeVisibleAsync();
     }
 }
