@@ -162,6 +162,10 @@ public sealed class AccountsUiTests(UiFixture ui)
         var token = member.Locator("#created-personal-token");
         await Expect(token).ToContainTextAsync("svp_");
         var secret = (await token.TextContentAsync())!.Trim();
+        await member.Context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
+        await member.GetByRole(AriaRole.Button, new() { Name = "Copy" }).ClickAsync();
+        await Expect(member.GetByRole(AriaRole.Button, new() { Name = "Copied" })).ToBeVisibleAsync();
+        Assert.Equal(secret, await member.EvaluateAsync<string>("navigator.clipboard.readText()"));
         await UiFixture.ShotAsync(member, "23-account-token", fullPage: true);
 
         // The token works as a bearer for Erin, and is not on the page once it is reloaded.
