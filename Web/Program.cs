@@ -30,6 +30,8 @@ app.MapTemplatesApi();
 app.MapRunnersApi();
 app.MapProjectsApi();
 app.MapAccountApi();
+app.MapInvitationsApi();
+app.MapPasskeyEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 app.Run();

@@ -42,6 +42,7 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
             "GET /api/projects/{id}/events", "POST /api/projects/{id}/messages", "POST /api/projects/{id}/dev-server/start",
             "POST /api/projects/{id}/dev-server/stop", "POST /api/projects/{id}/cancel", "GET /api/projects/{id}/checkpoints",
             "POST /api/projects/{id}/checkpoints/cid-value/restore",
+            "GET /api/account/invitations", "POST /api/account/invitations", "DELETE /api/account/invitations/{id}",
         ];
         foreach (var route in expected) Assert.Contains(route, routes.Select(r => r.TrimEnd('/')));
     }
@@ -193,7 +194,8 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
         var pages = PageRoutes();
         Assert.Contains(pages, p => p.Path == "/runners");
         Assert.Contains(pages, p => p.Path.StartsWith("/projects/", StringComparison.Ordinal));
-        Assert.Equal(["/login"], pages.Where(p => p.Anonymous).Select(p => p.Path));
+        // Signing in, and signing up with an invitation link (the code is checked on the page).
+        Assert.Equal(["/login", "/signup"], pages.Where(p => p.Anonymous).Select(p => p.Path).Order());
 
         using var client = Anonymous();
         foreach (var (path, _) in pages.Where(p => !p.Anonymous))
@@ -207,7 +209,7 @@ public sealed class AuthTests(PostgresFixture postgres, WebAppFixture fixture) :
     [Fact]
     public void Only_login_logout_health_and_static_files_are_open_to_anonymous_callers()
     {
-        string[] open = ["/login", "/logout", "/health", "/alive"];
+        string[] open = ["/login", "/login/passkey-options", "/logout", "/signup", "/health", "/alive"];
         var anonymous = App.Services.GetRequiredService<EndpointDataSource>().Endpoints
             .OfType<RouteEndpoint>()
             .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null)
