@@ -6,6 +6,7 @@ import { PreviewPanels } from './vscode/previewPanel';
 import { ProjectCommands, type ProjectArg } from './vscode/projects';
 import { ProjectsTree } from './vscode/projectsTree';
 import { RunnerManager } from './vscode/runner';
+import { SignInCommands } from './vscode/signIn';
 
 export function activate(context: vscode.ExtensionContext): void {
   const version = String(context.extension.packageJSON.version ?? '0.0.0');
@@ -15,6 +16,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const feeds = new FeedRegistry(connection, output);
   const panels = new PreviewPanels(context.extensionUri, connection, feeds, runners);
   const tree = new ProjectsTree(connection);
+  const signIn = new SignInCommands(connection);
+  const view = vscode.window.createTreeView('sentryvibe.projects', { treeDataProvider: tree });
+  tree.attach(view);
   const projects = new ProjectCommands(connection, runners, feeds, panels, () => tree.refresh());
 
   context.subscriptions.push(
@@ -24,7 +28,7 @@ export function activate(context: vscode.ExtensionContext): void {
     feeds,
     panels,
     tree,
-    vscode.window.registerTreeDataProvider('sentryvibe.projects', tree),
+    view,
     runners.onDidChange(() => tree.refresh()),
     connection.onDidChange(() => tree.refresh()),
 
@@ -36,8 +40,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('sentryvibe.openProjectFolder', (arg?: ProjectArg) => projects.openFolder(arg)),
     vscode.commands.registerCommand('sentryvibe.restartDevServer', (arg?: ProjectArg) => projects.restartDevServer(arg)),
     vscode.commands.registerCommand('sentryvibe.startRunner', () => runners.startRunner()),
-    vscode.commands.registerCommand('sentryvibe.signIn', () => connection.signIn()),
-    vscode.commands.registerCommand('sentryvibe.signOut', () => connection.signOut()),
+    vscode.commands.registerCommand('sentryvibe.signIn', () => signIn.signIn()),
+    vscode.commands.registerCommand('sentryvibe.signOut', () => signIn.signOut()),
     vscode.commands.registerCommand('sentryvibe.showOutput', () => output.show()),
   );
 }

@@ -7,111 +7,9 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Module from 'node:module';
-import * as esbuild from 'esbuild';
+import { ExtensionBundle, type FakeVscode, fakeVscode, root, until } from '../test-support/standInVscode';
 
-const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { contributes: { commands: { command: string }[] } };
-
-class EventEmitter<T> {
-  private listeners: ((e: T) => void)[] = [];
-  event = (listener: (e: T) => void) => {
-    this.listeners.push(listener);
-    return { dispose: () => (this.listeners = this.listeners.filter((l) => l !== listener)) };
-  };
-  fire(e: T) {
-    for (const l of this.listeners) l(e);
-  }
-  dispose() {
-    this.listeners = [];
-  }
-}
-
-interface QuickPickItem { label: string; description?: string }
-
-/** What the user "does": answers to input boxes and quick picks, in order, and which message button to press. */
-interface Script {
-  inputs: string[];
-  picks: ((items: QuickPickItem[]) => QuickPickItem | undefined)[];
-  onMessage?: (text: string, actions: string[]) => string | undefined;
-}
-
-/** `workspace`: what a cloned repository's .vscode/settings.json would say; machine-scoped settings must ignore it. */
-function fakeVscode(settings: Record<string, string>, script: Script, workspace: Record<string, string> = {}) {
-  const commands = new Map<string, (...args: unknown[]) => unknown>();
-  const statusBar = { text: '', tooltip: '', visible: false, command: '', name: '', backgroundColor: undefined as unknown, show() { this.visible = true; }, hide() { this.visible = false; }, dispose() {} };
-  const messages: { level: string; text: string; actions: string[] }[] = [];
-  const progress: string[] = [];
-  const output: string[] = [];
-  const pickTitles: string[] = [];
-  const terminals: { shellPath?: string; shellArgs?: string[]; env?: Record<string, string>; message?: string; isTransient?: boolean }[] = [];
-  const disposable = { dispose() {} };
-  const message = (level: string) => async (text: string, ...rest: unknown[]) => {
-    const actions = rest.filter((r): r is string => typeof r === 'string');
-    messages.push({ level, text, actions });
-    return script.onMessage?.(text, actions);
-  };
-  const api = {
-    EventEmitter,
-    StatusBarAlignment: { Left: 1, Right: 2 },
-    ProgressLocation: { Notification: 15 },
-    ViewColumn: { Beside: -2 },
-    ConfigurationTarget: { Global: 1 },
-    TreeItemCollapsibleState: { None: 0, Collapsed: 1 },
-    ThemeColor: class { constructor(readonly id: string) {} },
-    ThemeIcon: class { constructor(readonly id: string) {} },
-    TreeItem: class { constructor(readonly label: string) {} },
-    MarkdownString: class { constructor(readonly value: string) {} },
-    Uri: { file: (p: string) => ({ fsPath: p }), joinPath: (u: { fsPath: string }, ...s: string[]) => ({ fsPath: path.join(u.fsPath, ...s) }), parse: (s: string) => ({ toString: () => s }) },
-    window: {
-      createOutputChannel: () => ({ appendLine: (l: string) => output.push(l), show() {}, dispose() {} }),
-      createStatusBarItem: () => statusBar,
-      createTerminal: (o: (typeof terminals)[number]) => {
-        terminals.push(o);
-        return { show() {}, dispose() {} };
-      },
-      onDidCloseTerminal: () => disposable,
-      registerTreeDataProvider: () => disposable,
-      setStatusBarMessage: () => disposable,
-      showErrorMessage: message('error'),
-      showWarningMessage: message('warning'),
-      showInformationMessage: message('info'),
-      showInputBox: async (o: { validateInput?: (v: string) => string | undefined }) => {
-        const answer = script.inputs.shift();
-        if (answer !== undefined) assert.equal(o.validateInput?.(answer), undefined, `input "${answer}" is valid`);
-        return answer;
-      },
-      showQuickPick: async (items: QuickPickItem[] | Promise<QuickPickItem[]>, o?: { title?: string }) => {
-        pickTitles.push(o?.title ?? '');
-        return script.picks.shift()?.(await items);
-      },
-      withProgress: async <R>(_o: unknown, task: (p: { report(v: { message?: string }): void }, t: unknown) => Promise<R>) =>
-        task(
-          { report: (v) => v.message && progress.push(v.message) },
-          { isCancellationRequested: false, onCancellationRequested: () => disposable },
-        ),
-    },
-    commands: {
-      registerCommand: (id: string, fn: (...args: unknown[]) => unknown) => {
-        assert.ok(!commands.has(id), `${id} registered twice`);
-        commands.set(id, fn);
-        return { dispose: () => commands.delete(id) };
-      },
-      executeCommand: async () => undefined,
-    },
-    workspace: {
-      onDidChangeConfiguration: () => disposable,
-      getConfiguration: () => ({
-        get: (key: string) => workspace[key] ?? settings[key] ?? '',
-        inspect: (key: string) => ({ defaultValue: '', globalValue: settings[key], workspaceValue: workspace[key] }),
-        update: async () => {},
-      }),
-      workspaceFolders: undefined,
-    },
-    env: { asExternalUri: async (u: unknown) => u, openExternal: async () => true },
-  };
-  return { api, commands, statusBar, messages, progress, output, pickTitles, terminals };
-}
 
 /** A stand-in Web whose project p1 builds and starts a preview as soon as it is created. */
 async function standInWeb() {
@@ -174,62 +72,10 @@ async function standInWeb() {
 }
 
 describe('extension activation (stand-in vscode)', () => {
-  let outDir: string;
-  let savedHome: string | undefined;
-  const moduleInternals = Module as unknown as { _resolveFilename: (r: string, ...rest: unknown[]) => string; _cache: Record<string, unknown> };
-  const originalResolve = moduleInternals._resolveFilename;
-  let currentApi: unknown;
-  /** The stand-in SecretStorage of the current activation. */
-  let secrets = new Map<string, string>();
-
-  before(async () => {
-    outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sv-ext-'));
-    // Hermetic: whatever AppHost runs on this machine, its apphost.json is not read.
-    savedHome = process.env.SENTRYVIBE_HOME;
-    process.env.SENTRYVIBE_HOME = outDir;
-    await esbuild.build({ entryPoints: [path.join(root, 'src', 'extension.ts')], bundle: true, platform: 'node', format: 'cjs', external: ['vscode'], outfile: path.join(outDir, 'extension.js'), logLevel: 'silent' });
-    // `require('vscode')` in the bundle resolves to whichever stand-in the running test installed.
-    const fakePath = path.join(outDir, 'vscode-stand-in.js');
-    fs.writeFileSync(fakePath, 'module.exports = globalThis.__vscodeStandIn;');
-    moduleInternals._resolveFilename = (request: string, ...rest: unknown[]) => (request === 'vscode' ? fakePath : originalResolve(request, ...rest));
-  });
-
-  after(() => {
-    moduleInternals._resolveFilename = originalResolve;
-    if (savedHome === undefined) delete process.env.SENTRYVIBE_HOME;
-    else process.env.SENTRYVIBE_HOME = savedHome;
-    fs.rmSync(outDir, { recursive: true, force: true });
-  });
-
-  function activate(fake: ReturnType<typeof fakeVscode>) {
-    secrets = new Map();
-    currentApi = fake.api;
-    (globalThis as { __vscodeStandIn?: unknown }).__vscodeStandIn = currentApi;
-    const bundle = path.join(outDir, 'extension.js');
-    for (const key of Object.keys(moduleInternals._cache)) if (key.startsWith(outDir)) delete moduleInternals._cache[key];
-    const extension = require(bundle) as { activate(c: unknown): void };
-    const subscriptions: { dispose(): void }[] = [];
-    extension.activate({
-      subscriptions,
-      extensionUri: { fsPath: root },
-      extension: { packageJSON: { version: '0.1.0' } },
-      secrets: {
-        get: async (k: string) => secrets.get(k),
-        store: async (k: string, v: string) => void secrets.set(k, v),
-        delete: async (k: string) => void secrets.delete(k),
-        onDidChange: new EventEmitter<{ key: string }>().event,
-      },
-    });
-    return () => subscriptions.forEach((s) => s.dispose());
-  }
-
-  async function until(condition: () => boolean, what: string, ms = 5_000) {
-    const deadline = Date.now() + ms;
-    while (!condition()) {
-      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  const bundle = new ExtensionBundle();
+  before(() => bundle.build());
+  after(() => bundle.dispose());
+  const activate = (fake: FakeVscode) => bundle.activate(fake);
 
   it('Registers_every_contributed_command_and_shows_the_runner_status', async () => {
     const web = await standInWeb();
@@ -303,6 +149,6 @@ describe('extension activation (stand-in vscode)', () => {
     assert.ok(!JSON.stringify(t.shellArgs).includes('tok') && !JSON.stringify(t.shellArgs).includes('svr_'), 'no token in the arguments');
     assert.ok(!t.message?.includes('svr_runner_token_1'), t.message);
     assert.equal(t.isTransient, true);
-    assert.ok([...secrets.values()].some((v) => v.includes('svr_runner_token_1')), 'kept in secret storage');
+    assert.ok([...bundle.secrets.values()].some((v) => v.includes('svr_runner_token_1')), 'kept in secret storage');
   });
 });

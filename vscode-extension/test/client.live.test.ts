@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiError, SentryVibeClient } from '../src/core/client';
 import type { ProjectEvent } from '../src/core/events';
+import { checkToken } from '../src/core/signIn';
 
 const webUrl = process.env.SENTRYVIBE_WEB_URL;
 const apiToken = process.env.SENTRYVIBE_API_TOKEN;
@@ -83,6 +84,16 @@ describe('SentryVibeClient (live Web)', { skip }, () => {
     const listed = (await c.listRunnerTokens()).find((t) => t.id === made.id);
     assert.ok(listed, 'listed');
     assert.ok(!JSON.stringify(listed).includes(made.token), 'the list never holds the token');
+  });
+
+  it('Names_the_account_the_token_speaks_for_and_refuses_an_unknown_personal_token', async () => {
+    const check = await checkToken(webUrl!, apiToken!);
+    assert.ok(check.ok, JSON.stringify(check));
+    // A server from before accounts has no /api/account and names nobody.
+    if (check.account) assert.ok(typeof check.account.name === 'string' && typeof check.account.id === 'string', JSON.stringify(check.account));
+    const wrong = await checkToken(webUrl!, 'svp_not_a_token_of_this_server');
+    assert.ok(!wrong.ok && wrong.reason === 'refused', JSON.stringify(wrong));
+    assert.match(wrong.message, /^That token was refused by .+\. Make a new one on your account page\.$/);
   });
 
   it('Refuses_a_wrong_token', async () => {

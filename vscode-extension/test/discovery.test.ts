@@ -33,21 +33,35 @@ describe('apphost.json discovery', () => {
     assert.deepEqual(c.source, { webUrl: 'apphost', apiToken: 'apphost', brokerUrl: 'apphost' });
   });
 
-  it('Prefers_settings_then_the_signed_in_token_over_the_file', async () => {
+  it('Prefers_the_signed_in_token_then_the_setting_then_the_file', async () => {
     write(appHost);
-    const signedIn = await resolveConnection({ signedInToken: 'secret' }, env);
-    assert.equal(signedIn.apiToken, 'secret');
+    const secret = async () => 'svp_secret';
+    const signedIn = await resolveConnection({ signedInToken: secret, apiToken: 'from-settings' }, env);
+    assert.equal(signedIn.apiToken, 'svp_secret');
     assert.equal(signedIn.source.apiToken, 'secret');
-    const configured = await resolveConnection({ apiToken: 'from-settings', signedInToken: 'secret', runnerToken: 'rt', runnerBrokerUrl: 'wss://b' }, env);
-    assert.equal(configured.apiToken, 'from-settings');
+    const configured = await resolveConnection({ apiToken: 'from-settings', signedInToken: async () => undefined, runnerToken: 'rt', runnerBrokerUrl: 'wss://b' }, env);
+    assert.equal(configured.apiToken, 'from-settings', 'the old setting still works when nobody signed in');
+    assert.equal(configured.source.apiToken, 'settings');
     assert.equal(configured.runnerToken, 'rt');
     assert.equal(configured.brokerUrl, 'wss://b');
+    const local = await resolveConnection({ signedInToken: async () => undefined }, env);
+    assert.equal(local.apiToken, 'apphost-token');
+  });
+
+  it('Asks_for_the_signed_in_token_of_the_resolved_server_only', async () => {
+    write(appHost);
+    const asked: string[] = [];
+    const lookup = async (url: string) => (asked.push(url), url === 'http://localhost:5080' ? 'svp_local' : undefined);
+    assert.equal((await resolveConnection({ signedInToken: lookup }, env)).apiToken, 'svp_local');
+    const remote = await resolveConnection({ webUrl: 'https://sentryvibe.example.com/', signedInToken: lookup }, env);
+    assert.equal(remote.apiToken, undefined, 'the local sign-in is not sent to another server');
+    assert.deepEqual(asked, ['http://localhost:5080', 'https://sentryvibe.example.com']);
   });
 
   it('Never_uses_the_API_token_as_the_runner_token', async () => {
     write(appHost);
     assert.equal((await resolveConnection({}, env)).runnerToken, undefined, 'the AppHost API token is not a runner token');
-    assert.equal((await resolveConnection({ apiToken: 'api', signedInToken: 'secret' }, env)).runnerToken, undefined);
+    assert.equal((await resolveConnection({ apiToken: 'api', signedInToken: async () => 'svp_secret' }, env)).runnerToken, undefined);
     assert.equal((await resolveConnection({ runnerToken: ' rt ' }, env)).runnerToken, 'rt');
   });
 

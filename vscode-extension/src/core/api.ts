@@ -66,6 +66,13 @@ export interface CreateProjectRequest {
   runnerId?: string;
 }
 
+/** GET /api/account: who the bearer token speaks for (docs/accounts.md). */
+export interface Account {
+  id: string;
+  name: string;
+  isOwner?: boolean;
+}
+
 /** RFC 9457 problem details, with ASP.NET's validation `errors` map. */
 export interface ProblemDetails {
   type?: string;

@@ -1,5 +1,5 @@
 // The public REST API of SentryVibe Web, with the bearer token on every call and problem+json errors.
-import type { CreatedRunnerToken, CreateProjectRequest, CreateRunnerTokenRequest, ProblemDetails, Project, Runner, RunnerTokenInfo, Template } from './api';
+import type { Account, CreatedRunnerToken, CreateProjectRequest, CreateRunnerTokenRequest, ProblemDetails, Project, Runner, RunnerTokenInfo, Template } from './api';
 import { parseEventMessage, type ProjectEvent, normalizeEvent } from './events';
 import { followSse, type FetchLike, type FollowStatus } from './sse';
 
@@ -16,6 +16,8 @@ export class ApiError extends Error {
 
   /** `detail`, else the validation errors, else the title: what a user should read. */
   static format(status: number, problem: ProblemDetails | undefined, url: string, bodyText?: string): string {
+    // The server's 401 explains bearer headers to API users; in VS Code the fix is to sign in again.
+    if (status === 401) return ApiError.refused(status);
     if (problem) {
       const parts: string[] = [];
       if (problem.detail) parts.push(problem.detail);
@@ -26,9 +28,13 @@ export class ApiError extends Error {
       if (parts.length === 0 && problem.title) parts.push(problem.title);
       if (parts.length > 0) return parts.join(' ');
     }
-    if (status === 401 || status === 403) return `SentryVibe refused the API token (HTTP ${status}). Run "SentryVibe: Sign In".`;
+    if (status === 403) return ApiError.refused(status);
     if (status === 404) return `Not found: ${url}`;
     return `HTTP ${status} from ${url}${bodyText ? `: ${bodyText.slice(0, 200)}` : ''}`;
+  }
+
+  private static refused(status: number): string {
+    return `SentryVibe refused the token (HTTP ${status}). Run "SentryVibe: Sign In" with a personal token from your account page.`;
   }
 }
 
@@ -83,6 +89,11 @@ export class SentryVibeClient {
     return this.fetchImpl(this.url('/health'), { signal: AbortSignal.timeout(this.options.timeoutMs ?? 5_000) })
       .then((r) => r.ok)
       .catch(() => false);
+  }
+
+  /** Who the token speaks for (GET /api/account); a server from before accounts answers 404. */
+  getAccount(): Promise<Account> {
+    return this.request<Account>('GET', '/api/account');
   }
 
   listTemplates(): Promise<Template[]> {

@@ -14,8 +14,11 @@ export interface AppHostInfo {
 export interface ConnectionSettings {
   webUrl?: string;
   apiToken?: string;
-  /** The token saved by "SentryVibe: Sign In" (secret storage). */
-  signedInToken?: string;
+  /**
+   * The token "SentryVibe: Sign In" keeps for a server (secret storage, one per server: signIn.ts). Asked with the
+   * resolved URL, so a token made for one server is never sent to another.
+   */
+  signedInToken?: (webUrl: string) => PromiseLike<string | undefined>;
   runnerBrokerUrl?: string;
   /** `sentryvibe.runner.token`: a runner token made in the web UI. Never defaults to the API token. */
   runnerToken?: string;
@@ -81,8 +84,9 @@ export class NotConfiguredError extends Error {
 }
 
 /**
- * Settings win over apphost.json field by field. The AppHost token only pairs with the AppHost URL: a
- * configured remote webUrl must not be sent the local AppHost's token.
+ * Settings win over apphost.json field by field. The token: the one signed in for this server (a personal token),
+ * else the `sentryvibe.apiToken` setting, else the AppHost's API token (the owner's, for local use). The AppHost token
+ * only pairs with the AppHost URL: a configured remote webUrl must not be sent the local AppHost's token.
  */
 export async function resolveConnection(
   settings: ConnectionSettings,
@@ -95,14 +99,15 @@ export async function resolveConnection(
   if (!webUrl) throw new NotConfiguredError(file);
   const sameAsAppHost = !configuredUrl || (appHost?.webUrl !== undefined && sameOrigin(configuredUrl, appHost.webUrl));
 
+  const signedIn = clean(await settings.signedInToken?.(webUrl.replace(/\/+$/, '')));
   let apiToken: string | undefined;
   let tokenSource: Source | 'none' = 'none';
-  if (clean(settings.apiToken)) {
+  if (signedIn) {
+    apiToken = signedIn;
+    tokenSource = 'secret';
+  } else if (clean(settings.apiToken)) {
     apiToken = clean(settings.apiToken);
     tokenSource = 'settings';
-  } else if (clean(settings.signedInToken)) {
-    apiToken = clean(settings.signedInToken);
-    tokenSource = 'secret';
   } else if (sameAsAppHost && appHost?.apiToken) {
     apiToken = appHost.apiToken;
     tokenSource = 'apphost';

@@ -1,17 +1,19 @@
-// Settings + secret storage → a client. Re-resolved on each use, so a restarted AppHost (new apphost.json)
-// or changed settings take effect without reloading the window.
+// Settings + secret storage → a client, and who it is signed in as. Re-resolved on each use, so a restarted AppHost
+// (new apphost.json), a sign-in or changed settings take effect without reloading the window.
 import * as vscode from 'vscode';
+import type { Account } from '../core/api';
 import { SentryVibeClient } from '../core/client';
-import { type Connection, NotConfiguredError, appHostFilePath, resolveConnection } from '../core/discovery';
-import { forgetRunnerToken, type SecretStore } from '../core/runnerToken';
+import { type Connection, NotConfiguredError, resolveConnection } from '../core/discovery';
+import type { SecretStore } from '../core/runnerToken';
 import { machineSetting, type MachineSetting } from '../core/settings';
-
-const SECRET_KEY = 'sentryvibe.apiToken';
+import { LEGACY_TOKEN_KEY, PERSONAL_TOKEN_KEY_PREFIX, storedToken } from '../core/signIn';
 
 export class ConnectionManager implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
+  /** The last account /api/account named, and for which server and token. */
+  private known?: { key: string; account: Account };
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly version: string) {
     this.disposables.push(
@@ -19,7 +21,7 @@ export class ConnectionManager implements vscode.Disposable {
         if (e.affectsConfiguration('sentryvibe')) this.changed.fire();
       }),
       context.secrets.onDidChange((e) => {
-        if (e.key === SECRET_KEY) this.changed.fire();
+        if (e.key === LEGACY_TOKEN_KEY || e.key.startsWith(PERSONAL_TOKEN_KEY_PREFIX)) this.changed.fire();
       }),
     );
   }
@@ -29,7 +31,7 @@ export class ConnectionManager implements vscode.Disposable {
     return machineSetting(vscode.workspace.getConfiguration('sentryvibe').inspect<string>(key));
   }
 
-  /** VS Code's secret storage, where the API token and the runner token live. */
+  /** VS Code's secret storage, where the signed-in personal token and the runner token live (one per server). */
   get secrets(): SecretStore {
     return this.context.secrets;
   }
@@ -38,7 +40,7 @@ export class ConnectionManager implements vscode.Disposable {
     return resolveConnection({
       webUrl: this.setting('webUrl'),
       apiToken: this.setting('apiToken'),
-      signedInToken: await this.context.secrets.get(SECRET_KEY),
+      signedInToken: (webUrl) => storedToken(this.context.secrets, webUrl),
       runnerBrokerUrl: this.setting('runner.brokerUrl'),
       runnerToken: this.setting('runner.token'),
       previewDomain: this.setting('previewDomain'),
@@ -47,7 +49,7 @@ export class ConnectionManager implements vscode.Disposable {
 
   async client(): Promise<SentryVibeClient> {
     const c = await this.connection();
-    return new SentryVibeClient({ webUrl: c.webUrl, apiToken: c.apiToken, userAgent: `sentryvibe-vscode/${this.version}` });
+    return new SentryVibeClient({ webUrl: c.webUrl, apiToken: c.apiToken, userAgent: this.userAgent });
   }
 
   /** A client, or undefined after telling the user how to connect. */
@@ -69,60 +71,36 @@ export class ConnectionManager implements vscode.Disposable {
     else if (choice === 'Show Output') await vscode.commands.executeCommand('sentryvibe.showOutput');
   }
 
-  async signIn(): Promise<void> {
-    const config = vscode.workspace.getConfiguration('sentryvibe');
-    let current: Connection | undefined;
+  /**
+   * Who the token in use speaks for (GET /api/account), for the status bar and the Projects view. Kept per server and
+   * token; undefined when not connected, refused, or the server predates accounts.
+   */
+  async account(): Promise<Account | undefined> {
+    let c: Connection;
     try {
-      current = await this.connection();
+      c = await this.connection();
     } catch {
-      current = undefined;
+      return undefined;
     }
-    // Pre-filled with what is in use (settings or apphost.json); only a changed URL is written to settings.
-    const entered = await vscode.window.showInputBox({
-      title: 'SentryVibe: Sign In (1/2)',
-      prompt: current ? 'URL of SentryVibe Web' : `URL of SentryVibe Web (no ${appHostFilePath()} found)`,
-      value: current?.webUrl ?? '',
-      placeHolder: 'https://sentryvibe.example.com',
-      ignoreFocusOut: true,
-      validateInput: (v) => (/^https?:\/\/\S+$/.test(v.trim()) ? undefined : 'An http(s) URL'),
-    });
-    if (!entered) return;
-    const webUrl = entered.trim().replace(/\/+$/, '');
-    if (webUrl !== current?.webUrl) await config.update('webUrl', webUrl, vscode.ConfigurationTarget.Global);
-    const token = await vscode.window.showInputBox({
-      title: 'SentryVibe: Sign In (2/2)',
-      prompt: `API token for ${webUrl} (kept in VS Code's secret storage)`,
-      password: true,
-      ignoreFocusOut: true,
-      validateInput: (v) => (v.trim() ? undefined : 'The token from the SentryVibe web UI or the AppHost output'),
-    });
-    if (!token) return;
-    const client = new SentryVibeClient({ webUrl, apiToken: token.trim() });
+    if (!c.apiToken) return undefined;
+    const key = `${c.webUrl}\n${c.apiToken}`;
+    if (this.known?.key === key) return this.known.account;
     try {
-      await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Checking the token with ${webUrl}…` },
-        () => client.listRunners(),
-      );
-    } catch (e) {
-      const retry = await vscode.window.showErrorMessage(`Sign-in failed: ${(e as Error).message}`, 'Try Again', 'Save Anyway');
-      if (retry === 'Try Again') return this.signIn();
-      if (retry !== 'Save Anyway') return;
+      const account = await new SentryVibeClient({ webUrl: c.webUrl, apiToken: c.apiToken, timeoutMs: 10_000, userAgent: this.userAgent }).getAccount();
+      this.known = { key, account };
+      return account;
+    } catch {
+      return undefined;
     }
-    await this.context.secrets.store(SECRET_KEY, token.trim());
-    void vscode.window.showInformationMessage(`Signed in to SentryVibe at ${webUrl}.`);
   }
 
-  async signOut(): Promise<void> {
-    const webUrl = await this.connection().then((c) => c.webUrl, () => undefined);
-    await this.context.secrets.delete(SECRET_KEY);
-    // The runner token "Start Runner" made for this server goes too (a running runner keeps its link).
-    if (webUrl) await forgetRunnerToken(this.context.secrets, webUrl);
-    const inSettings = this.setting('apiToken');
-    void vscode.window.showInformationMessage(
-      inSettings
-        ? 'Signed out. A token is still set in the "sentryvibe.apiToken" setting; remove it there too.'
-        : 'Signed out of SentryVibe.',
-    );
+  /** The account Sign In just checked: no second request for the status bar. */
+  remember(webUrl: string, token: string, account: Account | undefined): void {
+    this.known = account ? { key: `${webUrl.replace(/\/+$/, '')}\n${token}`, account } : undefined;
+  }
+
+  get userAgent(): string {
+    return `sentryvibe-vscode/${this.version}`;
   }
 
   dispose(): void {

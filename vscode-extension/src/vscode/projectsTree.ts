@@ -1,8 +1,9 @@
-// The "Projects" view in the SentryVibe activity-bar container.
+// The "Projects" view in the SentryVibe activity-bar container; its description says who is signed in.
 import * as vscode from 'vscode';
 import type { Project } from '../core/api';
 import { todoMark } from '../core/events';
 import { shownPreviewUrl } from '../core/previewUrls';
+import { describeAccount } from '../core/signIn';
 import type { ConnectionManager } from './connection';
 import { describeProject } from './projects';
 
@@ -15,7 +16,14 @@ export class ProjectsTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
   /** The configured preview domain, for the preview URL rule on what the tree shows. */
   private relayDomain?: string;
 
+  private view?: vscode.TreeView<Node>;
+
   constructor(private readonly connection: ConnectionManager) {}
+
+  /** The view this provider fills: its description shows the signed-in account next to the title. */
+  attach(view: vscode.TreeView<Node>): void {
+    this.view = view;
+  }
 
   refresh(): void {
     this.changed.fire(undefined);
@@ -56,8 +64,12 @@ export class ProjectsTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
       client = await this.connection.client();
       this.relayDomain = (await this.connection.connection()).previewDomain;
     } catch {
+      if (this.view) this.view.description = undefined;
       return []; // the welcome view explains how to connect
     }
+    void this.connection.account().then((account) => {
+      if (this.view) this.view.description = account ? describeAccount(account) : undefined;
+    });
     try {
       const projects = await client.listProjects();
       projects.sort((a, b) => (b.updatedAt ?? b.createdAt ?? '').localeCompare(a.updatedAt ?? a.createdAt ?? ''));

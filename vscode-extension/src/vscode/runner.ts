@@ -2,10 +2,11 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Runner } from '../core/api';
+import type { Account, Runner } from '../core/api';
 import { NotConfiguredError } from '../core/discovery';
 import { buildRunnerLaunch, findOnPath, findRepoRoot } from '../core/runnerLaunch';
 import { obtainRunnerToken, type RunnerCredentials, RunnerTokenError } from '../core/runnerToken';
+import { describeAccount } from '../core/signIn';
 import type { ConnectionManager } from './connection';
 
 const POLL_MS = 10_000;
@@ -24,6 +25,8 @@ export class RunnerManager implements vscode.Disposable {
   private notConfigured = false;
   private disposed = false;
   private build?: string;
+  /** Who the status bar says is signed in (GET /api/account). */
+  private account?: Account;
 
   constructor(private readonly connection: ConnectionManager) {
     this.item = vscode.window.createStatusBarItem('sentryvibe.runner', vscode.StatusBarAlignment.Left, 50);
@@ -59,7 +62,9 @@ export class RunnerManager implements vscode.Disposable {
       this.runners = await client.listRunners();
       this.known = true;
       this.error = undefined;
+      this.account = await this.connection.account();
     } catch (e) {
+      this.account = undefined;
       this.notConfigured = e instanceof NotConfiguredError;
       this.known = false;
       this.error = (e as Error).message;
@@ -226,6 +231,7 @@ export class RunnerManager implements vscode.Disposable {
 
   private render(): void {
     const online = this.online;
+    const who = this.account ? `Signed in as ${describeAccount(this.account)}\n` : '';
     // Someone who never set SentryVibe up gets no warning in their status bar.
     if (this.notConfigured) this.item.hide();
     else this.item.show();
@@ -235,11 +241,11 @@ export class RunnerManager implements vscode.Disposable {
       this.item.backgroundColor = undefined;
     } else if (online.length > 0) {
       this.item.text = `$(vm-running) SentryVibe${this.build ? `: ${this.build}` : ''}`;
-      this.item.tooltip = `Runner${online.length > 1 ? 's' : ''} online: ${online.map((r) => r.name ?? r.id).join(', ')}${this.build ? `\n${this.build}` : ''}`;
+      this.item.tooltip = `${who}Runner${online.length > 1 ? 's' : ''} online: ${online.map((r) => r.name ?? r.id).join(', ')}${this.build ? `\n${this.build}` : ''}`;
       this.item.backgroundColor = undefined;
     } else {
       this.item.text = `$(vm-outline) SentryVibe: runner offline${this.build ? ` · ${this.build}` : ''}`;
-      this.item.tooltip = 'No runner is online. Click for projects; run "SentryVibe: Start Runner" to start one.';
+      this.item.tooltip = `${who}No runner is online. Click for projects; run "SentryVibe: Start Runner" to start one.`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     }
   }
