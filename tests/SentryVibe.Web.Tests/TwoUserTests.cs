@@ -188,6 +188,7 @@ public sealed class TwoUserTests(PostgresFixture postgres, WebAppFixture fixture
         var errors = JsonDocument.Parse(response.Body).RootElement.GetProperty("errors");
         Assert.Equal(ProjectService.NoRunnerYet, errors.GetProperty("runnerId")[0].GetString());
         Assert.Equal(before, await CountRowsAsync());
+        Assert.Contains("You have no runner yet", await PageAsync(carol, "/")); // not "the build waits for one"
     }
 
     [Fact]
