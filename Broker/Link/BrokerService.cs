@@ -54,32 +54,26 @@ internal sealed class BrokerService : IBrokerService, IDisposable
             throw Error(LinkErrorCodes.InvalidRequest, "Hello was already sent on this link.");
         }
 
-        // A per-runner token speaks for its own runner id only: refused before the runner is marked online, told its
-        // sequence or displaces the real runner's link. The link closes; the CLI prints the reason and exits.
+        // A per-runner token speaks for its own runner id only, and no credential links a runner id another user owns:
+        // refused before the runner is marked online, told its sequence or displaces the real runner's link. The link
+        // closes; the CLI prints the reason and exits.
         var credential = _connection.Credential;
-        string? refusal;
+        IdentityCheck identity;
         try
         {
-            refusal = await _services.Authenticator.CheckIdentityAsync(credential, hello.RunnerId, cancellationToken);
+            identity = await _services.Authenticator.CheckIdentityAsync(credential, hello.RunnerId, cancellationToken);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             _connection.SetHello(HelloState.None);
             throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
         }
-        if (refusal is not null)
-        {
-            _logger.LogWarning("Refusing a Hello as {Runner} from {Remote} with token {TokenId}: {Reason}", hello.RunnerId, _connection.Remote, credential.TokenId, refusal);
-            _ = _connection.CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.IdentityRefused);
-            throw Error(LinkErrorCodes.IdentityRefused, refusal);
-        }
+        if (identity.Refusal is { } refusal) throw RefuseIdentity(hello.RunnerId, credential, refusal);
 
-        long committed;
-        DateTimeOffset connectedAt;
+        (long CommittedSeq, DateTimeOffset ConnectedAt)? online;
         try
         {
-            (committed, connectedAt) = await _services.Runners.MarkOnlineAsync(hello, cancellationToken);
-            Interlocked.Exchange(ref _committedSeq, committed);
+            online = await _services.Runners.MarkOnlineAsync(hello, identity.OwnerId, cancellationToken);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -87,6 +81,13 @@ internal sealed class BrokerService : IBrokerService, IDisposable
             throw Error(LinkErrorCodes.Unavailable, "The broker's database is unavailable; try again shortly.");
         }
 
+        // Null: the row became another user's between the check and the upsert; nothing was changed.
+        if (online is not { } accepted)
+        {
+            throw RefuseIdentity(hello.RunnerId, credential, RunnerAuthenticator.OwnedByAnother(hello.RunnerId));
+        }
+        var (committed, connectedAt) = accepted;
+        Interlocked.Exchange(ref _committedSeq, committed);
         _connection.Accept(hello.RunnerId, connectedAt);
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
@@ -151,6 +152,13 @@ internal sealed class BrokerService : IBrokerService, IDisposable
     {
         _publishLimiter.Dispose();
         _heartbeatLimiter.Dispose();
+    }
+
+    private LocalRpcException RefuseIdentity(string runnerId, RunnerCredential credential, string refusal)
+    {
+        _logger.LogWarning("Refusing a Hello as {Runner} from {Remote} with token {TokenId}: {Reason}", runnerId, _connection.Remote, credential.TokenId, refusal);
+        _ = _connection.CloseAfterReplyAsync(WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.IdentityRefused);
+        return Error(LinkErrorCodes.IdentityRefused, refusal);
     }
 
     /// <summary>A Hello field over its bound (Protocol's <see cref="LinkLimits"/>) is refused before anything is written; the link closes.</summary>

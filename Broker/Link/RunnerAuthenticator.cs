@@ -17,6 +17,9 @@ public sealed record RunnerCredential(Guid? TokenId, string? RunnerId)
     public bool IsSharedSecret => TokenId is null;
 }
 
+/// <summary>What Hello's identity check decided: a refusal, or the user the runner belongs to (null: no user exists yet).</summary>
+public sealed record IdentityCheck(string? Refusal, Guid? OwnerId);
+
 /// <summary>
 /// Checks the runner's bearer token before the WebSocket upgrade: the seed's shared secret, or a per-runner token
 /// created in the Web UI (stored as SHA-256, never in clear). Comparisons are constant-time.
@@ -88,17 +91,45 @@ public sealed class RunnerAuthenticator(NpgsqlDataSource db, IOptionsMonitor<Bro
         return revoked;
     }
 
-    /// <summary>Whether <paramref name="credential"/> may link as <paramref name="runnerId"/>; the refusal's text otherwise.</summary>
-    public async Task<string?> CheckIdentityAsync(RunnerCredential credential, string runnerId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether <paramref name="credential"/> may link as <paramref name="runnerId"/>: the refusal's text, or null and the
+    /// user the runner belongs to (docs/accounts.md). A token's user is its OwnerId; the shared secret's, and that of a
+    /// token from before accounts, is the owner (the AppHost's local runner is the owner's). A runner id whose row is
+    /// another user's is refused before anything else happens: no binding, no takeover (docs/runner-protocol.md).
+    /// </summary>
+    public async Task<IdentityCheck> CheckIdentityAsync(RunnerCredential credential, string runnerId, CancellationToken cancellationToken)
     {
-        if (credential.TokenId is not { } tokenId) return null;
+        var (user, runnerOwner) = await OwnersAsync(credential.TokenId, runnerId, cancellationToken);
+        if (runnerOwner is { } taken && taken != user) return new IdentityCheck(OwnedByAnother(runnerId), null);
+        if (credential.TokenId is not { } tokenId) return new IdentityCheck(null, user);
         // Asked again rather than taken from the upgrade: binds a legacy token, and sees a revocation since.
         var bound = await BindTokenAsync(tokenId, runnerId, cancellationToken);
-        if (bound is null) return "This runner token has been revoked.";
+        if (bound is null) return new IdentityCheck("This runner token has been revoked.", null);
         return string.Equals(bound, runnerId, StringComparison.Ordinal)
-            ? null
-            : IdentityRefusal(runnerId, bound);
+            ? new IdentityCheck(null, user)
+            : new IdentityCheck(IdentityRefusal(runnerId, bound), null);
     }
+
+    /// <summary>The user the credential stands for (null only while there is no user at all), and the runner row's user.</summary>
+    private async Task<(Guid? User, Guid? RunnerOwner)> OwnersAsync(Guid? tokenId, string runnerId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand($"""
+            SELECT CASE WHEN @token IS NULL THEN ({OwnerSql})
+                        ELSE (SELECT coalesce(t."OwnerId", ({OwnerSql})) FROM runner_tokens t WHERE t."Id" = @token) END,
+                   (SELECT r."OwnerId" FROM runners r WHERE r."Id" = @runner)
+            """);
+        command.Parameters.Add(new NpgsqlParameter("token", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = (object?)tokenId ?? DBNull.Value });
+        command.Parameters.AddWithValue("runner", runnerId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetGuid(1));
+    }
+
+    /// <summary>The owner's user id (docs/accounts.md): the first user with IsOwner.</summary>
+    private const string OwnerSql = """SELECT u."Id" FROM users u WHERE u."IsOwner" ORDER BY u."CreatedAt" LIMIT 1""";
+
+    public static string OwnedByAnother(string runnerId) =>
+        $"Runner id '{runnerId}' belongs to another user; this token cannot link as it. Create a token for a runner id of your own in the web UI.";
 
     public static string IdentityRefusal(string asked, string bound) =>
         $"This runner token belongs to runner '{bound}', not '{asked}'. Run with --id {bound} (or RUNNER_ID={bound}), or create a token for '{asked}' in the web UI.";

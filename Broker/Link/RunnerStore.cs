@@ -9,15 +9,20 @@ namespace SentryVibe.Broker.Link;
 /// <summary>The runners table as the link sees it: online on Hello, offline on disconnect, liveness.</summary>
 public sealed class RunnerStore(NpgsqlDataSource db, BrokerIdentity identity)
 {
-    /// <summary>Upserts the runner as online on this replica; returns the highest committed seq and the database's clock.</summary>
-    public async Task<(long CommittedSeq, DateTimeOffset ConnectedAt)> MarkOnlineAsync(RunnerHello hello, CancellationToken cancellationToken)
+    /// <summary>
+    /// Upserts the runner as online on this replica, as <paramref name="ownerId"/>'s (a row without a user becomes
+    /// theirs); returns the highest committed seq and the database's clock, or null when the row is another user's (a
+    /// Hello that raced the identity check): nothing is changed then.
+    /// </summary>
+    public async Task<(long CommittedSeq, DateTimeOffset ConnectedAt)?> MarkOnlineAsync(RunnerHello hello, Guid? ownerId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            INSERT INTO runners ("Id", "Name", "Status", "LastSeenAt", "Version", "Hostname", "BrokerId", "BrokerAddress",
+            INSERT INTO runners ("Id", "OwnerId", "Name", "Status", "LastSeenAt", "Version", "Hostname", "BrokerId", "BrokerAddress",
                                  "Capabilities", "Agents", "PreviewProvider", "CommittedSeq", "CreatedAt")
-            VALUES (@id, @name, @online, now(), @version, @hostname, @broker, @address, @capabilities::jsonb, @agents::jsonb, @preview,
+            VALUES (@id, @owner, @name, @online, now(), @version, @hostname, @broker, @address, @capabilities::jsonb, @agents::jsonb, @preview,
                     (SELECT coalesce(max("Seq"), 0) FROM events WHERE "RunnerId" = @id), now())
             ON CONFLICT ("Id") DO UPDATE SET
+                "OwnerId" = coalesce(runners."OwnerId", EXCLUDED."OwnerId"),
                 "Name" = coalesce(EXCLUDED."Name", runners."Name"),
                 "Status" = EXCLUDED."Status",
                 "LastSeenAt" = EXCLUDED."LastSeenAt",
@@ -29,9 +34,11 @@ public sealed class RunnerStore(NpgsqlDataSource db, BrokerIdentity identity)
                 "Agents" = EXCLUDED."Agents",
                 "PreviewProvider" = EXCLUDED."PreviewProvider",
                 "CommittedSeq" = EXCLUDED."CommittedSeq"
+            WHERE runners."OwnerId" IS NULL OR runners."OwnerId" = EXCLUDED."OwnerId"
             RETURNING "CommittedSeq", now()
             """);
         command.Parameters.AddWithValue("id", hello.RunnerId);
+        command.Parameters.Add(new NpgsqlParameter("owner", NpgsqlDbType.Uuid) { Value = (object?)ownerId ?? DBNull.Value });
         command.Parameters.AddWithValue("name", (object?)hello.Name ?? DBNull.Value);
         command.Parameters.AddWithValue("online", RunnerStatuses.Online);
         command.Parameters.AddWithValue("version", hello.Version);
@@ -42,7 +49,7 @@ public sealed class RunnerStore(NpgsqlDataSource db, BrokerIdentity identity)
         command.Parameters.AddWithValue("agents", JsonSerializer.Serialize(hello.Agents ?? [], LinkProtocol.JsonOptions));
         command.Parameters.AddWithValue("preview", (object?)hello.PreviewProvider ?? DBNull.Value);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken)) return null;
         return (reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1));
     }
 

@@ -1,4 +1,5 @@
 // GET /api/projects/{id}/events: the log as JSON, or as a server-sent event stream that resumes from Last-Event-ID.
+// Only the caller's projects: another user's is the same 404 as a missing one, JSON or stream (docs/security.md).
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
@@ -6,6 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using SentryVibe.Protocol;
+using SentryVibe.Web.Accounts;
 using SentryVibe.Web.Extensions;
 using SentryVibe.Web.Services;
 
@@ -29,7 +31,8 @@ public static class ProjectEventsApi
         IOptions<SentryVibeOptions> options)
     {
         var ct = context.RequestAborted;
-        if (!ApiResults.TryParseId(id, out var projectId) || !await projects.ExistsAsync(projectId, ct))
+        var userId = context.User.UserId();
+        if (!ApiResults.TryParseId(id, out var projectId) || !await projects.ExistsAsync(userId, projectId, ct))
         {
             return ApiResults.NotFound($"No project {id}.");
         }
@@ -51,12 +54,12 @@ public static class ProjectEventsApi
 
         if (!WantsStream(context.Request))
         {
-            return TypedResults.Ok(await projects.ReadEventsAsync(projectId, from, limit ?? ProjectService.MaxEventPage, ct));
+            return TypedResults.Ok(await projects.ReadEventsAsync(userId, projectId, from, limit ?? ProjectService.MaxEventPage, ct));
         }
 
         try
         {
-            await StreamAsync(context, projectId, from, projects, notifications, options.Value.SseKeepAlive, ct);
+            await StreamAsync(context, userId, projectId, from, projects, notifications, options.Value.SseKeepAlive, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -69,7 +72,7 @@ public static class ProjectEventsApi
         request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals(EventStream, StringComparison.OrdinalIgnoreCase));
 
     private static async Task StreamAsync(
-        HttpContext context, Guid projectId, long from, ProjectService projects, EventNotifications notifications, TimeSpan keepAlive, CancellationToken ct)
+        HttpContext context, Guid userId, Guid projectId, long from, ProjectService projects, EventNotifications notifications, TimeSpan keepAlive, CancellationToken ct)
     {
         var response = context.Response;
         response.ContentType = EventStream;
@@ -91,7 +94,7 @@ public static class ProjectEventsApi
             IReadOnlyList<EventView> page;
             do
             {
-                page = await projects.ReadEventsAsync(projectId, last, ProjectService.MaxEventPage, ct);
+                page = await projects.ReadEventsAsync(userId, projectId, last, ProjectService.MaxEventPage, ct);
                 foreach (var e in page)
                 {
                     await response.WriteAsync(Format(e), ct);

@@ -1,4 +1,5 @@
-// The project use cases (create, follow up, dev server, checkpoints, delete), shared by /api and the Blazor UI.
+// The project use cases (create, follow up, dev server, checkpoints, delete), shared by /api and the Blazor UI. Every one
+// takes the caller's user id: another user's project answers exactly like a missing one (docs/security.md).
 using System.Diagnostics;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
@@ -6,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using SentryVibe.Data;
 using SentryVibe.Protocol;
+using SentryVibe.Web.Accounts;
 using SentryVibe.Web.Extensions;
 
 namespace SentryVibe.Web.Services;
@@ -13,6 +15,7 @@ namespace SentryVibe.Web.Services;
 public sealed class ProjectService(
     SentryVibeDb db,
     IOptions<SentryVibeOptions> options,
+    OwnerAccount owner,
     TimeProvider time,
     ILogger<ProjectService> logger)
 {
@@ -20,30 +23,41 @@ public sealed class ProjectService(
     public const int MaxNameLength = 200;
     public const string GitTemplateId = "git";
     public const int MaxEventPage = 1000;
+    public const string NoRunnerYet =
+        "You have no runner yet: create a runner token on the Runners page, then start `sentryvibe-runner run` with it.";
 
     private SentryVibeOptions Options => options.Value;
 
-    /// <summary>Newest first; projects being deleted are hidden.</summary>
-    public async Task<IReadOnlyList<ProjectView>> ListAsync(CancellationToken ct)
+    /// <summary>The not-found words for a project id, the same whether it is missing or another user's.</summary>
+    public static string Missing(Guid id) => $"No project {id}.";
+
+    /// <summary>The user's projects, newest first; projects being deleted are hidden.</summary>
+    public async Task<IReadOnlyList<ProjectView>> ListAsync(Guid userId, CancellationToken ct)
     {
         var rows = await db.Projects.AsNoTracking()
-            .Where(p => p.DeleteRequestedAt == null && p.DeletedAt == null)
+            .Where(p => p.OwnerId == userId && p.DeleteRequestedAt == null && p.DeletedAt == null)
             .OrderByDescending(p => p.CreatedAt)
             .ToListAsync(ct);
         return rows.Select(ProjectView.From).ToList();
     }
 
     /// <summary>The project, also while its deletion is pending (<see cref="ProjectView.DeleteRequestedAt"/>); null once deleted.</summary>
-    public async Task<ProjectView?> GetAsync(Guid id, CancellationToken ct)
+    public async Task<ProjectView?> GetAsync(Guid userId, Guid id, CancellationToken ct)
     {
-        var row = await db.Projects.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id && p.DeletedAt == null, ct);
+        var row = await db.Projects.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id && p.OwnerId == userId && p.DeletedAt == null, ct);
         return row is null ? null : ProjectView.From(row);
     }
 
-    public Task<bool> ExistsAsync(Guid id, CancellationToken ct) =>
-        db.Projects.AsNoTracking().AnyAsync(p => p.Id == id && p.DeletedAt == null, ct);
+    /// <summary>Whether the project exists and is the user's (another user's is as good as missing).</summary>
+    public Task<bool> ExistsAsync(Guid userId, Guid id, CancellationToken ct) =>
+        db.Projects.AsNoTracking().AnyAsync(p => p.Id == id && p.OwnerId == userId && p.DeletedAt == null, ct);
 
-    public async Task<ServiceResult<ProjectView>> CreateAsync(CreateProjectRequest request, CancellationToken ct)
+    /// <summary>
+    /// A new project of <paramref name="userId"/>, on one of the user's runners: the one named, else the user's most
+    /// recently online, else most recently seen. The owner with no runner yet gets the AppHost's local runner id
+    /// (<c>SentryVibe:DefaultRunnerId</c>, whose shared-secret runner is the owner's); anyone else is told to add one.
+    /// </summary>
+    public async Task<ServiceResult<ProjectView>> CreateAsync(Guid userId, CreateProjectRequest request, CancellationToken ct)
     {
         // Prompt, template, template URL and agent: the rule the runner applies too (Protocol's StartBuildRules).
         var check = StartBuildRules.Check(request.Prompt, request.TemplateId, request.TemplateUrl, request.Agent);
@@ -61,7 +75,7 @@ public sealed class ProjectService(
             errors["name"] = [$"The name is longer than {MaxNameLength} characters."];
         }
 
-        var runners = await db.Runners.AsNoTracking().ToListAsync(ct);
+        var runners = await db.Runners.AsNoTracking().Where(r => r.OwnerId == userId).ToListAsync(ct);
         Runner? runner = null;
         if (request.RunnerId is not null)
         {
@@ -69,9 +83,13 @@ public sealed class ProjectService(
             if (runner is null)
             {
                 errors["runnerId"] = [runners.Count == 0
-                    ? $"Unknown runner '{request.RunnerId}': no runner has registered yet."
-                    : $"Unknown runner '{request.RunnerId}'. Registered: {string.Join(", ", runners.Select(r => r.Id))}."];
+                    ? $"Unknown runner '{request.RunnerId}': none of your runners has registered yet."
+                    : $"Unknown runner '{request.RunnerId}'. Your runners: {string.Join(", ", runners.Select(r => r.Id))}."];
             }
+        }
+        else if (runners.Count == 0 && !await MayUseDefaultRunnerAsync(userId, ct))
+        {
+            errors["runnerId"] = [NoRunnerYet];
         }
         if (errors.Count > 0) return new ServiceResult<ProjectView>.Invalid(errors);
 
@@ -121,6 +139,7 @@ public sealed class ProjectService(
                     var project = new Project
                     {
                         Id = Guid.CreateVersion7(),
+                        OwnerId = userId,
                         Slug = slug,
                         Name = name ?? UniqueNames.NameFrom(prompt!),
                         Prompt = prompt!,
@@ -142,8 +161,8 @@ public sealed class ProjectService(
                     await tx.CommitAsync(ct);
                     return project;
                 });
-                logger.LogInformation("Project {ProjectId} ({Slug}) queued for runner {RunnerId} with template {TemplateId} and agent {Agent}",
-                    project.Id, project.Slug, runnerId, templateId, agent);
+                logger.LogInformation("Project {ProjectId} ({Slug}) of user {UserId} queued for runner {RunnerId} with template {TemplateId} and agent {Agent}",
+                    project.Id, project.Slug, userId, runnerId, templateId, agent);
                 return ProjectView.From(project);
             }
             catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } && attempt < 5)
@@ -153,42 +172,42 @@ public sealed class ProjectService(
         }
     }
 
-    public async Task<ServiceResult<CommandAccepted>> SendMessageAsync(Guid id, SendMessageRequest request, CancellationToken ct)
+    public async Task<ServiceResult<CommandAccepted>> SendMessageAsync(Guid userId, Guid id, SendMessageRequest request, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         var prompt = ValidatePrompt(request.Prompt, errors);
         if (errors.Count > 0) return new ServiceResult<CommandAccepted>.Invalid(errors);
-        return await QueueAsync(id, p => new FollowUpTurn(p.Id, prompt!), [new UserMessage(prompt!)], ct);
+        return await QueueAsync(userId, id, p => new FollowUpTurn(p.Id, prompt!), [new UserMessage(prompt!)], ct);
     }
 
-    public Task<ServiceResult<CommandAccepted>> StartDevServerAsync(Guid id, CancellationToken ct) =>
-        QueueAsync(id, p => new StartDevServer(p.Id, p.PreviewId), [], ct);
+    public Task<ServiceResult<CommandAccepted>> StartDevServerAsync(Guid userId, Guid id, CancellationToken ct) =>
+        QueueAsync(userId, id, p => new StartDevServer(p.Id, p.PreviewId), [], ct);
 
-    public Task<ServiceResult<CommandAccepted>> StopDevServerAsync(Guid id, CancellationToken ct) =>
-        QueueAsync(id, p => new StopDevServer(p.Id), [], ct);
+    public Task<ServiceResult<CommandAccepted>> StopDevServerAsync(Guid userId, Guid id, CancellationToken ct) =>
+        QueueAsync(userId, id, p => new StopDevServer(p.Id), [], ct);
 
-    public Task<ServiceResult<CommandAccepted>> CancelAsync(Guid id, CancellationToken ct) =>
-        QueueAsync(id, p => new CancelBuild(p.Id), [], ct);
+    public Task<ServiceResult<CommandAccepted>> CancelAsync(Guid userId, Guid id, CancellationToken ct) =>
+        QueueAsync(userId, id, p => new CancelBuild(p.Id), [], ct);
 
-    public async Task<ServiceResult<CommandAccepted>> RestoreCheckpointAsync(Guid id, string checkpointId, CancellationToken ct)
+    public async Task<ServiceResult<CommandAccepted>> RestoreCheckpointAsync(Guid userId, Guid id, string checkpointId, CancellationToken ct)
     {
-        if (!await ExistsAsync(id, ct)) return new ServiceResult<CommandAccepted>.NotFound($"No project {id}.");
-        var checkpoints = await ListCheckpointsAsync(id, ct);
-        if (checkpoints is null || !checkpoints.Any(c => c.Id == checkpointId))
+        var checkpoints = await ListCheckpointsAsync(userId, id, ct);
+        if (checkpoints is null) return new ServiceResult<CommandAccepted>.NotFound(Missing(id));
+        if (!checkpoints.Any(c => c.Id == checkpointId))
         {
             return new ServiceResult<CommandAccepted>.NotFound($"Project {id} has no checkpoint '{checkpointId}'.");
         }
-        return await QueueAsync(id, p => new RestoreCheckpoint(p.Id, checkpointId), [], ct);
+        return await QueueAsync(userId, id, p => new RestoreCheckpoint(p.Id, checkpointId), [], ct);
     }
 
     /// <summary>
     /// Marks the project as being deleted and queues delete-project; the row becomes a hidden tombstone when the runner
     /// reports project-deleted (or the command expires). Asking twice answers with the first command.
     /// </summary>
-    public async Task<ServiceResult<CommandAccepted>> DeleteAsync(Guid id, CancellationToken ct)
+    public async Task<ServiceResult<CommandAccepted>> DeleteAsync(Guid userId, Guid id, CancellationToken ct)
     {
-        var existing = await db.Projects.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id && p.DeletedAt == null, ct);
-        if (existing is null) return new ServiceResult<CommandAccepted>.NotFound($"No project {id}.");
+        var existing = await db.Projects.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id && p.OwnerId == userId && p.DeletedAt == null, ct);
+        if (existing is null) return new ServiceResult<CommandAccepted>.NotFound(Missing(id));
         if (existing.DeleteRequestedAt is not null)
         {
             var earlier = await db.Commands.AsNoTracking()
@@ -197,14 +216,14 @@ public sealed class ProjectService(
                 .FirstOrDefaultAsync(ct);
             if (earlier is not null) return new CommandAccepted(earlier.Id, id, earlier.Type, earlier.RunnerId);
         }
-        return await QueueAsync(id, p => new DeleteProject(p.Id), [], ct, allowWhileDeleting: true,
+        return await QueueAsync(userId, id, p => new DeleteProject(p.Id), [], ct, allowWhileDeleting: true,
             change: p => p.DeleteRequestedAt ??= time.GetUtcNow());
     }
 
     /// <summary>Checkpoints, newest first: the checkpoint-created events of the log, plus any rows of the checkpoints table.</summary>
-    public async Task<IReadOnlyList<CheckpointView>?> ListCheckpointsAsync(Guid id, CancellationToken ct)
+    public async Task<IReadOnlyList<CheckpointView>?> ListCheckpointsAsync(Guid userId, Guid id, CancellationToken ct)
     {
-        if (!await ExistsAsync(id, ct)) return null;
+        if (!await ExistsAsync(userId, id, ct)) return null;
         var rows = await db.Checkpoints.AsNoTracking().Where(c => c.ProjectId == id).ToListAsync(ct);
         var events = await db.Events.AsNoTracking()
             .Where(e => e.ProjectId == id && e.Type == EventTypes.CheckpointCreated)
@@ -221,18 +240,21 @@ public sealed class ProjectService(
         return byId.Values.OrderByDescending(c => c.CreatedAt).ToList();
     }
 
-    /// <summary>Events of the project after <paramref name="after"/>, oldest first; null when the project does not exist.</summary>
-    public async Task<IReadOnlyList<EventView>?> ListEventsAsync(Guid id, long after, int limit, CancellationToken ct)
+    /// <summary>Events of the project after <paramref name="after"/>, oldest first; null when the project does not exist (or is not the user's).</summary>
+    public async Task<IReadOnlyList<EventView>?> ListEventsAsync(Guid userId, Guid id, long after, int limit, CancellationToken ct)
     {
-        if (!await ExistsAsync(id, ct)) return null;
-        return await ReadEventsAsync(id, after, limit, ct);
+        if (!await ExistsAsync(userId, id, ct)) return null;
+        return await ReadEventsAsync(userId, id, after, limit, ct);
     }
 
-    /// <summary>The raw page read, without the existence check (the event stream re-reads often).</summary>
-    public async Task<IReadOnlyList<EventView>> ReadEventsAsync(Guid id, long after, int limit, CancellationToken ct)
+    /// <summary>
+    /// One page of the log, without the deleted check (the event stream re-reads often); empty unless the project is
+    /// the user's, which the same query checks (the project's primary key: no extra round trip).
+    /// </summary>
+    public async Task<IReadOnlyList<EventView>> ReadEventsAsync(Guid userId, Guid id, long after, int limit, CancellationToken ct)
     {
         var rows = await db.Events.AsNoTracking()
-            .Where(e => e.ProjectId == id && e.Id > after)
+            .Where(e => e.ProjectId == id && e.Id > after && db.Projects.Any(p => p.Id == id && p.OwnerId == userId))
             .OrderBy(e => e.Id)
             .Take(Math.Clamp(limit, 1, MaxEventPage))
             .ToListAsync(ct);
@@ -258,7 +280,16 @@ public sealed class ProjectService(
             ? $"The prompt is longer than {Options.MaxPromptBytes / 1024} KiB."
             : null;
 
+    /// <summary>
+    /// The owner may fall back to the default runner id when they have no runner: the AppHost's local runner links as
+    /// it with the shared secret, which is the owner's. Never when another user's runner holds that id.
+    /// </summary>
+    private async Task<bool> MayUseDefaultRunnerAsync(Guid userId, CancellationToken ct) =>
+        userId == owner.Id
+        && !await db.Runners.AnyAsync(r => r.Id == Options.DefaultRunnerId && r.OwnerId != null && r.OwnerId != userId, ct);
+
     private async Task<ServiceResult<CommandAccepted>> QueueAsync(
+        Guid userId,
         Guid id,
         Func<Project, RunnerCommand> makeCommand,
         IReadOnlyList<ProjectEvent> events,
@@ -273,9 +304,9 @@ public sealed class ProjectService(
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // Row lock: a delete and a follow-up racing each other see one another's outcome.
             var project = await db.Projects
-                .FromSql($"""SELECT * FROM projects WHERE "Id" = {id} AND "DeletedAt" IS NULL FOR UPDATE""")
+                .FromSql($"""SELECT * FROM projects WHERE "Id" = {id} AND "OwnerId" = {userId} AND "DeletedAt" IS NULL FOR UPDATE""")
                 .FirstOrDefaultAsync(ct);
-            if (project is null) return new ServiceResult<CommandAccepted>.NotFound($"No project {id}.");
+            if (project is null) return new ServiceResult<CommandAccepted>.NotFound(Missing(id));
             if (project.DeleteRequestedAt is not null && !allowWhileDeleting)
             {
                 return new ServiceResult<CommandAccepted>.Conflict($"Project '{project.Slug}' is being deleted.");

@@ -1,5 +1,6 @@
 // The per-circuit cache behind "switching projects keeps everything": one live feed per visited project, keyed by id,
 // fed from the event log. Switching back renders the cached snapshot at once; the feed keeps it current meanwhile.
+// Every read is on behalf of the signed-in user: another user's project reads as not found (docs/security.md).
 using SentryVibe.Web.Services;
 
 namespace SentryVibe.Web.Ui;
@@ -32,15 +33,16 @@ public sealed class ProjectSessions(
     /// The tab's live session of a project, started on first use. <paramref name="prerendered"/>, the snapshot the
     /// server's first response showed, seeds a new session so its feed reads only what came after it.
     /// </summary>
-    public ProjectSession Get(Guid projectId, ProjectSnapshot? prerendered = null)
+    public ProjectSession Get(Guid userId, Guid projectId, ProjectSnapshot? prerendered = null)
     {
         ProjectSession? evicted = null;
         ProjectSession session;
         lock (_gate)
         {
+            // A circuit is one signed-in user (signing out leaves it), so the project id is key enough.
             if (!_sessions.TryGetValue(projectId, out session!))
             {
-                session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
+                session = new ProjectSession(userId, projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
                 if (prerendered is not null) session.Seed(prerendered);
                 _sessions[projectId] = session;
                 // Feeds end with the app too, not only with their circuit: circuits may outlive the host's services.
@@ -60,12 +62,13 @@ public sealed class ProjectSessions(
     }
 
     /// <summary>One read for the server's first response (prerendering): no feed, nothing kept.</summary>
-    public Task<ProjectSnapshot> ReadSnapshotAsync(Guid projectId, CancellationToken ct) => ProjectSession.ReadSnapshotAsync(services, projectId, ct);
+    public Task<ProjectSnapshot> ReadSnapshotAsync(Guid userId, Guid projectId, CancellationToken ct) =>
+        ProjectSession.ReadSnapshotAsync(services, userId, projectId, ct);
 
     /// <summary>A session that only shows <paramref name="snapshot"/> (prerendering): never started, not kept.</summary>
-    public ProjectSession Prerendered(Guid projectId, ProjectSnapshot snapshot)
+    public ProjectSession Prerendered(Guid userId, Guid projectId, ProjectSnapshot snapshot)
     {
-        var session = new ProjectSession(projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
+        var session = new ProjectSession(userId, projectId, services, notifications, loggers.CreateLogger<ProjectSession>());
         session.Seed(snapshot);
         return session;
     }
@@ -108,8 +111,9 @@ public sealed class ProjectSession : IAsyncDisposable
     private readonly SemaphoreSlim _poke = new(0, 1);
     private Task _loop = Task.CompletedTask;
 
-    internal ProjectSession(Guid id, ScopedServices services, EventNotifications notifications, ILogger logger)
+    internal ProjectSession(Guid userId, Guid id, ScopedServices services, EventNotifications notifications, ILogger logger)
     {
+        UserId = userId;
         Id = id;
         _services = services;
         _notifications = notifications;
@@ -117,6 +121,8 @@ public sealed class ProjectSession : IAsyncDisposable
     }
 
     public Guid Id { get; }
+    /// <summary>Whose eyes the feed reads with.</summary>
+    public Guid UserId { get; }
     public ProjectView? Project { get; private set; }
     public RunnerView? Runner { get; private set; }
     public IReadOnlyList<CheckpointView> Checkpoints { get; private set; } = [];
@@ -144,17 +150,17 @@ public sealed class ProjectSession : IAsyncDisposable
     /// One read of everything the page shows, for the server's first response: no subscription and no feed, which
     /// belong to the circuit (Web/README.md, UI).
     /// </summary>
-    internal static async Task<ProjectSnapshot> ReadSnapshotAsync(ScopedServices services, Guid id, CancellationToken ct)
+    internal static async Task<ProjectSnapshot> ReadSnapshotAsync(ScopedServices services, Guid userId, Guid id, CancellationToken ct)
     {
         // Each read has its own scope, so they run side by side: the first response waits for the slowest, not the sum.
-        var project = services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(id, ct));
-        var runners = services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
-        var checkpoints = services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(id, ct) ?? []);
+        var project = services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(userId, id, ct));
+        var runners = services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(userId, ct));
+        var checkpoints = services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(userId, id, ct) ?? []);
         var events = new List<EventView>();
         while (true)
         {
             var after = events.Count > 0 ? events[^1].Id : 0;
-            var page = await services.RunAsync<ProjectService, IReadOnlyList<EventView>>(p => p.ReadEventsAsync(id, after, ProjectService.MaxEventPage, ct));
+            var page = await services.RunAsync<ProjectService, IReadOnlyList<EventView>>(p => p.ReadEventsAsync(userId, id, after, ProjectService.MaxEventPage, ct));
             events.AddRange(page);
             if (page.Count < ProjectService.MaxEventPage) break;
         }
@@ -226,12 +232,12 @@ public sealed class ProjectSession : IAsyncDisposable
         while (true)
         {
             var after = Timeline.LastEventId;
-            var page = await _services.RunAsync<ProjectService, IReadOnlyList<EventView>>(p => p.ReadEventsAsync(Id, after, ProjectService.MaxEventPage, ct));
+            var page = await _services.RunAsync<ProjectService, IReadOnlyList<EventView>>(p => p.ReadEventsAsync(UserId, Id, after, ProjectService.MaxEventPage, ct));
             _timeline.Apply(page);
             if (page.Count < ProjectService.MaxEventPage) break;
         }
 
-        var project = await _services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(Id, ct));
+        var project = await _services.RunAsync<ProjectService, ProjectView?>(p => p.GetAsync(UserId, Id, ct));
         if (project is null)
         {
             NotFound = true;
@@ -239,11 +245,11 @@ public sealed class ProjectSession : IAsyncDisposable
             Project = null;
             return;
         }
-        var runners = await _services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(ct));
+        var runners = await _services.RunAsync<RunnerDirectory, IReadOnlyList<RunnerView>>(r => r.ListAsync(UserId, ct));
         Runner = runners.FirstOrDefault(r => r.Id == project.RunnerId);
         if (first || Timeline.Checkpoints.Count != hadCheckpoints)
         {
-            Checkpoints = await _services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(Id, ct) ?? []);
+            Checkpoints = await _services.RunAsync<ProjectService, IReadOnlyList<CheckpointView>>(async p => await p.ListCheckpointsAsync(UserId, Id, ct) ?? []);
         }
         Project = project;
         Loaded = true;

@@ -129,7 +129,9 @@ public static class FirstPaintScenario
     {
         await using var context = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(db).Options);
         var now = DateTimeOffset.UtcNow;
-        context.Runners.Add(new SentryVibe.Data.Runner { Id = "bench-runner", Name = "bench-runner", Status = RunnerStatuses.Online, LastSeenAt = now, CreatedAt = now });
+        // The owner's runner (the API token is the owner's): projects go only to their user's runners.
+        var owner = await context.Users.Where(u => u.IsOwner).Select(u => (Guid?)u.Id).FirstOrDefaultAsync();
+        context.Runners.Add(new SentryVibe.Data.Runner { Id = "bench-runner", OwnerId = owner, Name = "bench-runner", Status = RunnerStatuses.Online, LastSeenAt = now, CreatedAt = now });
         await context.SaveChangesAsync();
 
         using var api = new HttpClient { BaseAddress = new Uri(baseUrl) };

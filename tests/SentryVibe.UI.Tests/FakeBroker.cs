@@ -21,9 +21,12 @@ public sealed class FakeBroker(string connectionString) : IAsyncDisposable
         await using (var db = Db())
         {
             var now = DateTimeOffset.UtcNow;
+            // The owner's runners, as the broker records a runner linked with the owner's token (docs/accounts.md).
+            var owner = await db.Users.Where(u => u.IsOwner).Select(u => (Guid?)u.Id).FirstOrDefaultAsync();
             db.Runners.Add(new Runner
             {
                 Id = RunnerId,
+                OwnerId = owner,
                 Name = "test-runner",
                 Status = RunnerStatuses.Online,
                 LastSeenAt = now,
@@ -36,6 +39,7 @@ public sealed class FakeBroker(string connectionString) : IAsyncDisposable
             db.Runners.Add(new Runner
             {
                 Id = "old-laptop",
+                OwnerId = owner,
                 Name = "old-laptop",
                 Status = RunnerStatuses.Offline,
                 LastSeenAt = now.AddHours(-3),

@@ -119,13 +119,20 @@ public abstract class WebTest(PostgresFixture postgres, WebAppFixture fixture) :
         return await JsonAsync(response);
     }
 
-    /// <summary>Registers a runner row the way the broker does when one says hello.</summary>
-    protected async Task AddRunnerAsync(string id, bool online, DateTimeOffset lastSeen, params string[] agents)
+    /// <summary>The owner's user id: whom the API token (<see cref="Api"/>) stands for.</summary>
+    protected Guid OwnerId => App.Services.GetRequiredService<SentryVibe.Web.Accounts.OwnerAccount>().Id;
+
+    /// <summary>Registers a runner row the way the broker does when one says hello: the owner's unless <paramref name="ownerId"/> says whose.</summary>
+    protected Task AddRunnerAsync(string id, bool online, DateTimeOffset lastSeen, params string[] agents) =>
+        AddRunnerAsync(id, online, lastSeen, OwnerId, agents);
+
+    protected async Task AddRunnerAsync(string id, bool online, DateTimeOffset lastSeen, Guid ownerId, params string[] agents)
     {
         await using var db = Db();
         db.Runners.Add(new Runner
         {
             Id = id,
+            OwnerId = ownerId,
             Name = id,
             Status = online ? RunnerStatuses.Online : RunnerStatuses.Offline,
             LastSeenAt = lastSeen,
