@@ -37,6 +37,7 @@ describe('runner token for Start Runner', () => {
   let requests: { method: string; url: string; auth?: string; body?: unknown }[];
   let refuse: number | undefined;
   let bindsIds: boolean;
+  let takenIds: Set<string>;
 
   before(async () => {
     server = http.createServer((req, res) => {
@@ -49,6 +50,12 @@ describe('runner token for Start Runner', () => {
         if (req.url === '/api/runners/tokens' && req.method === 'POST') {
           if (refuse) return res.writeHead(refuse, { 'Content-Type': 'application/problem+json' }).end(JSON.stringify({ title: 'Forbidden', status: refuse }));
           const b = JSON.parse(body) as { name: string; runnerId?: string };
+          // Like RunnerDirectory: a runner id another user has is refused as a field error; without one the server picks a free id.
+          if (b.runnerId && takenIds.has(b.runnerId)) {
+            return res.writeHead(400, { 'Content-Type': 'application/problem+json' })
+              .end(JSON.stringify({ title: 'The request is not valid.', status: 400, errors: { runnerId: ['That runner id is taken; choose another.'] } }));
+          }
+          if (!b.runnerId && bindsIds) b.runnerId = `${runnerIdFromName(b.name)}-2`;
           const row: Row = { id: `id-${rows.length + 1}`, name: b.name, token: `svr_made_${rows.length + 1}`, runnerId: bindsIds ? b.runnerId : undefined };
           rows.push(row);
           // Like RunnersApi.CreateToken: 201 with the token once; runnerId only from a server that binds tokens.
@@ -72,6 +79,7 @@ describe('runner token for Start Runner', () => {
     requests = [];
     refuse = undefined;
     bindsIds = true;
+    takenIds = new Set();
   });
 
   const api = (token = 'api-token') => new SentryVibeClient({ webUrl, apiToken: token });
@@ -148,5 +156,15 @@ describe('runner token for Start Runner', () => {
     assert.equal(runnerTokenName('WORK-PC'), 'vscode-work-pc');
     assert.equal(runnerTokenName(''), 'vscode-local');
     assert.equal(runnerIdFromName('vscode-Ä b'), 'vscode---b');
+  });
+  it('Lets_the_server_pick_a_free_runner_id_when_another_user_has_this_machines_name', async () => {
+    const secrets = new MemorySecrets();
+    const name = runnerTokenName('laptop');
+    takenIds.add(runnerIdFromName(name));
+    const made = await obtainRunnerToken({ api: api(), secrets, webUrl, hostname: 'laptop' });
+    assert.equal(made.source, 'created');
+    assert.equal(made.runnerId, `${runnerIdFromName(name)}-2`);
+    const posts = requests.filter((r) => r.method === 'POST');
+    assert.deepEqual(posts.map((r) => (r.body as { runnerId?: string }).runnerId), [runnerIdFromName(name), undefined]);
   });
 });

@@ -137,7 +137,14 @@ export async function obtainRunnerToken(o: ObtainOptions): Promise<RunnerCredent
   try {
     created = await o.api.createRunnerToken({ name, runnerId: requestedId });
   } catch (e) {
-    throw explain(e);
+    // Runner ids are per server: another user there may have a runner of this machine's name ("That runner id is
+    // taken"). Without an id, the server binds the token to a free one made from the name.
+    if (!(e instanceof ApiError && e.status === 400 && e.problem?.errors?.runnerId)) throw explain(e);
+    try {
+      created = await o.api.createRunnerToken({ name });
+    } catch (again) {
+      throw explain(again);
+    }
   }
   if (!created || typeof created.token !== 'string' || !created.token) {
     throw new RunnerTokenError('SentryVibe answered POST /api/runners/tokens without a token.', 'settings');
