@@ -31,6 +31,7 @@ app.MapRunnersApi();
 app.MapProjectsApi();
 app.MapAccountApi();
 app.MapInvitationsApi();
+app.MapPeopleApi();
 app.MapPasskeyEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 

@@ -101,6 +101,7 @@ public static class AuthenticationExtensions
         builder.Services.AddSingleton<OwnerAccount>();
         builder.Services.AddScoped<PersonalTokens>();
         builder.Services.AddScoped<Invitations>();
+        builder.Services.AddScoped<People>();
         builder.Services.AddAuthentication(AuthSchemes.Default)
             .AddPolicyScheme(AuthSchemes.Default, "Bearer token or cookie", o => o.ForwardDefaultSelector = context =>
                 context.Request.Headers.Authorization.Count > 0 ? AuthSchemes.Bearer : AuthSchemes.Cookie)

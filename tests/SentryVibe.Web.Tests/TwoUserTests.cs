@@ -64,6 +64,29 @@ public sealed class TwoUserTests(PostgresFixture postgres, WebAppFixture fixture
     }
 
     [Fact]
+    public async Task Only_the_owner_sees_the_people_list_and_it_counts_projects_without_showing_them()
+    {
+        var (alice, bob) = (await NewUserAsync("alice"), await NewUserAsync("bob"));
+        await CreateOwnProjectAsync(alice, "Alice's secret garden planner");
+
+        // To a member the route does not exist: the same answer as an unknown path.
+        var theirs = await SendAsync(bob, "GET", "/api/account/users", null);
+        var none = await SendAsync(bob, "GET", "/api/account/no-such-route", null);
+        Assert.Equal(HttpStatusCode.NotFound, theirs.Status);
+        Assert.Equal((none.Status, none.ContentType, Normalize(none.Body, "no-id")), (theirs.Status, theirs.ContentType, Normalize(theirs.Body, "no-id")));
+
+        using var owner = Api();
+        var people = await owner.GetFromJsonAsync<JsonElement>("/api/account/users");
+        var list = people.EnumerateArray().ToList();
+        Assert.True(list[0].GetProperty("isOwner").GetBoolean(), "the owner comes first");
+        var aliceRow = Assert.Single(list, p => p.GetProperty("id").GetGuid() == alice.Id);
+        Assert.Equal(1, aliceRow.GetProperty("projects").GetInt32());
+        Assert.Equal(1, aliceRow.GetProperty("runners").GetInt32());
+        Assert.Contains(list, p => p.GetProperty("id").GetGuid() == bob.Id);
+        Assert.DoesNotContain("garden", people.GetRawText());
+    }
+
+    [Fact]
     public async Task Neither_user_can_stream_the_others_project_events()
     {
         var (alice, bob) = (await NewUserAsync("alice"), await NewUserAsync("bob"));
