@@ -28,7 +28,10 @@ public static class LinkScenario
 {
     internal const string Secret = "bench-secret";
 
-    /// <summary>The idle-runner lines alone (<c>idle [N]</c>): broker memory and command round trip, without the events part.</summary>
+    /// <summary>
+    /// The idle-runner lines alone (<c>idle [N] [--broker DLL]</c>): broker memory and command round trip, without the
+    /// events part; <c>--broker</c> runs another build of the broker (an A/B of a change, run alternately).
+    /// </summary>
     public static Task<List<Figure>> RunIdleAsync(string[] args) => RunAsync(args, idleOnly: true);
 
     public static async Task<List<Figure>> RunAsync(string[] args, bool idleOnly = false)
@@ -46,7 +49,8 @@ public static class LinkScenario
         // Events (sustained rate vs raw INSERT, latency at 500/s, the rate as idle runners join): their own database and broker.
         if (!idleOnly) rows.AddRange(await EventsScenario.RunAsync(cluster, root, EventsScenario.Options.Parse(args)));
 
-        using var broker = BrokerProcess.Start(db, Secret);
+        var brokerAt = Array.IndexOf(args, "--broker") is var at and >= 0 && at + 1 < args.Length ? Path.GetFullPath(args[at + 1]) : null;
+        using var broker = BrokerProcess.Start(db, Secret, brokerAt);
         await broker.WaitReadyAsync();
         var baselineRss = broker.RssMegabytes();
 
