@@ -28,7 +28,13 @@ public static class LinkScenario
 {
     internal const string Secret = "bench-secret";
 
-    public static async Task<List<Figure>> RunAsync(string[] args)
+    /// <summary>
+    /// The idle-runner lines alone (<c>idle [N] [--broker DLL]</c>): broker memory and command round trip, without the
+    /// events part; <c>--broker</c> runs another build of the broker (an A/B of a change, run alternately).
+    /// </summary>
+    public static Task<List<Figure>> RunIdleAsync(string[] args) => RunAsync(args, idleOnly: true);
+
+    public static async Task<List<Figure>> RunAsync(string[] args, bool idleOnly = false)
     {
         var idleRunners = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var n) ? n : 1000;
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-" + Guid.NewGuid().ToString("N")[..8]);
@@ -41,9 +47,10 @@ public static class LinkScenario
         Console.Error.WriteLine($"postgres on {cluster.Port}");
 
         // Events (sustained rate vs raw INSERT, latency at 500/s, the rate as idle runners join): their own database and broker.
-        rows.AddRange(await EventsScenario.RunAsync(cluster, root, EventsScenario.Options.Parse(args)));
+        if (!idleOnly) rows.AddRange(await EventsScenario.RunAsync(cluster, root, EventsScenario.Options.Parse(args)));
 
-        using var broker = BrokerProcess.Start(db, Secret);
+        var brokerAt = Array.IndexOf(args, "--broker") is var at and >= 0 && at + 1 < args.Length ? Path.GetFullPath(args[at + 1]) : null;
+        using var broker = BrokerProcess.Start(db, Secret, brokerAt);
         await broker.WaitReadyAsync();
         var baselineRss = broker.RssMegabytes();
 
@@ -64,7 +71,12 @@ public static class LinkScenario
             Console.Error.WriteLine($"{idle.Count} idle runners linked in {connectClock.Elapsed.TotalSeconds:0.0} s");
             await Task.Delay(TimeSpan.FromSeconds(12)); // two heartbeat rounds both ways
             var rss = broker.RssMegabytes();
-            Console.Error.WriteLine($"broker RSS: {rss:0} MB (idle baseline {baselineRss:0} MB)");
+            Console.Error.WriteLine($"broker RSS: {rss:0} MB (idle baseline {baselineRss:0} MB), pid {broker.Pid}");
+            if (Environment.GetEnvironmentVariable("SV_BENCH_HOLD") is { Length: > 0 } hold && File.Exists(hold))
+            {
+                Console.Error.WriteLine($"holding while {hold} exists");
+                while (File.Exists(hold)) await Task.Delay(500);
+            }
             rows.Add(new($"Broker RSS with {idleRunners:N0} idle runners", $"{rss:0} MB", $"no runners {baselineRss:0} MB",
                 Report.Ratio(rss, baselineRss), "≤ 300 MB", rss <= 300));
 
@@ -179,6 +191,7 @@ public sealed class BrokerProcess : IDisposable
 
     public Uri LinkUri { get; }
     public int Port { get; }
+    public int Pid => _process.Id;
 
     /// <param name="dll">Another build of the broker to run (the events scenario's <c>--against</c>); default this tree's.</param>
     public static BrokerProcess Start(string db, string secret, string? dll = null)

@@ -8,6 +8,9 @@ switch (scenario)
     case "link":
         Report.Print("link scenario", await LinkScenario.RunAsync(rest));
         return 0;
+    case "idle":
+        Report.Print("idle links scenario", await LinkScenario.RunIdleAsync(rest));
+        return 0;
     case "events":
         Report.Print("events scenario", await EventsScenario.RunAsync(rest));
         return 0;
