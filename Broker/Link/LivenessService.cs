@@ -7,8 +7,9 @@ namespace SentryVibe.Broker.Link;
 /// <summary>
 /// Heartbeats both ways and the runners table's truth about who is online: pings every held runner, closes links that
 /// went silent, refreshes LastSeenAt of the rest in one statement, and marks offline the runners of replicas that died.
-/// Each link is pinged once per heartbeat interval, at its own slice of it: a thousand pings at one tick were a burst
-/// that every command queued in that moment waited behind (the bench's command p99 among idle runners).
+/// Each link is pinged once per heartbeat interval, at its own slice of it: a thousand pings in flight at one tick were
+/// an allocation burst the heap kept (bench <c>idle</c>, 1,000 runners: broker RSS 297 → 279 MB, A/B of three runs each;
+/// the command round trip did not move).
 /// </summary>
 public sealed class LivenessService(
     RunnerConnectionRegistry registry,
