@@ -143,6 +143,34 @@ public sealed class AccountsUiTests(UiFixture ui)
     }
 
     [Fact]
+    public async Task A_member_never_sees_the_owners_project_in_the_sidebar_on_its_page_or_through_the_api()
+    {
+        var id = await ui.CreateProjectAsync("Build the owner's confidential roadmap board");
+        var owner = await ui.NewPageAsync();
+        await Expect(owner.Locator(".project-list")).ToContainTextAsync("confidential roadmap");
+
+        var member = await NewPageAsync();
+        await SignUpAsync(member, await InvitationPathAsync(), "frank@example.com", "Frank");
+        await Expect(member.Locator(".project-list")).Not.ToContainTextAsync("confidential");
+
+        // The project's own address: the page a missing project gets, nothing of the owner's in it.
+        await member.GotoAsync($"/projects/{id}");
+        await Expect(member.GetByRole(AriaRole.Heading, new() { Name = "This project is gone" })).ToBeVisibleAsync();
+        Assert.DoesNotContain("confidential", await member.ContentAsync());
+        await UiFixture.ShotAsync(member, "24-member-other-users-project");
+
+        // The browser's own session against the API and the event stream: the 404 of a missing id.
+        foreach (var path in new[] { $"/api/projects/{id}", $"/api/projects/{id}/events", $"/api/projects/{id}/checkpoints" })
+        {
+            var answer = await member.Context.APIRequest.GetAsync(path);
+            Assert.Equal(404, answer.Status);
+            Assert.DoesNotContain("confidential", await answer.TextAsync());
+        }
+        var stream = await member.Context.APIRequest.GetAsync($"/api/projects/{id}/events", new() { Headers = new Dictionary<string, string> { ["Accept"] = "text/event-stream" } });
+        Assert.Equal(404, stream.Status);
+    }
+
+    [Fact]
     public async Task A_member_sees_no_invitations_gets_404_from_their_api_and_makes_a_personal_token_shown_once()
     {
         var member = await NewPageAsync();
