@@ -87,16 +87,13 @@ public sealed class RunnerToken
     /// bound: such a token is bound to the id of its first Hello.
     /// </summary>
     public string? RunnerId { get; set; }
-    /// <summary>SHA-256 of the token; the token itself is shown once and never stored.</summary>
+    /// <summary><see cref="Secrets.HashOf"/> of the token, "svr_" included; the token itself is shown once and never stored.</summary>
     public required byte[] Hash { get; set; }
     /// <summary>First characters, for recognising a token in the UI.</summary>
     public required string Prefix { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }
     public DateTimeOffset? LastUsedAt { get; set; }
-
-    /// <summary>The stored form of a token: SHA-256 of its UTF-8 bytes, the "svr_" prefix included. Web and Broker both use this.</summary>
-    public static byte[] HashOf(string token) => Secrets.HashOf(token);
 }
 
 public sealed class Command

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using SentryVibe.Data;
 
 namespace SentryVibe.Broker.Link;
 
@@ -36,9 +36,10 @@ public sealed class RunnerAuthenticator(NpgsqlDataSource db, IOptionsMonitor<Bro
         var token = header["Bearer ".Length..].Trim();
         if (token.Length is 0 or > MaxTokenLength) return null;
 
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+        // The stored form of every token (Secrets.HashOf), which also makes the shared secret's comparison constant-time in length.
+        var hash = Secrets.HashOf(token);
         if (options.CurrentValue.SharedSecret is { Length: > 0 } secret
-            && CryptographicOperations.FixedTimeEquals(hash, SHA256.HashData(Encoding.UTF8.GetBytes(secret))))
+            && CryptographicOperations.FixedTimeEquals(hash, Secrets.HashOf(secret)))
         {
             return RunnerCredential.SharedSecret;
         }

@@ -1,6 +1,5 @@
 // A user's runners as the broker records them, and the tokens they connect with. Every call takes the caller's user id:
 // another user's runner or token answers exactly like a missing one (docs/security.md).
-using System.Security.Cryptography;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using SentryVibe.Data;
@@ -85,14 +84,14 @@ public sealed class RunnerDirectory(
             runnerId = UniqueNames.FirstFree(baseId, taken, RunnerIds.MaxLength, RunnerIds.FromName);
         }
 
-        var token = TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
+        var token = Secrets.New(TokenPrefix);
         var row = new RunnerToken
         {
             Id = Guid.CreateVersion7(),
             OwnerId = userId,
             Name = name,
             RunnerId = runnerId,
-            Hash = RunnerToken.HashOf(token),
+            Hash = Secrets.HashOf(token),
             Prefix = token[..ShownPrefixLength],
             CreatedAt = time.GetUtcNow(),
         };
@@ -132,6 +131,4 @@ public sealed class RunnerDirectory(
         (runnerId == options.Value.DefaultRunnerId && userId != owner.Id)
         || await db.Runners.AnyAsync(r => r.Id == runnerId && r.OwnerId != userId, ct)
         || await db.RunnerTokens.AnyAsync(t => t.RunnerId == runnerId && t.OwnerId != userId, ct);
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }
