@@ -139,6 +139,39 @@ public sealed class FirstPaintTests(UiFixture ui)
     }
 
     [Fact]
+    public async Task A_page_reached_by_a_link_before_the_circuit_is_up_stays_when_the_circuit_comes()
+    {
+        var page = await ui.NewPageAsync();
+        var circuit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/_blazor/negotiate**", async route =>
+        {
+            held.TrySetResult();
+            await circuit.Task;
+            await route.ContinueAsync();
+        });
+        try
+        {
+            await page.GotoAsync("/");
+            await held.Task.WaitAsync(TimeSpan.FromSeconds(15));
+
+            // The click is followed completely while the first page's circuit is still on its way...
+            await page.GetByRole(AriaRole.Link, new() { Name = "Runners" }).ClickAsync();
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
+            // ...then the circuit comes up: the page shown must stay the one the person went to.
+            circuit.TrySetResult();
+            await UiFixture.WhenInteractiveAsync(page);
+            await Expect(page).ToHaveURLAsync(new Regex("/runners$"));
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "What do you want to build?" })).ToHaveCountAsync(0);
+        }
+        finally
+        {
+            circuit.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task The_new_project_form_waits_for_the_circuit_and_then_creates_the_project()
     {
         var page = await ui.NewPageAsync();
