@@ -42,7 +42,7 @@ public static class LoginApi
             .FindAsync([context.RequestServices.GetRequiredService<Accounts.OwnerAccount>().Id], context.RequestAborted);
         if (owner is null) return SignInResult.WrongToken;
         await context.RequestServices.GetRequiredService<Microsoft.AspNetCore.Identity.SignInManager<Data.User>>()
-            .SignInAsync(owner, isPersistent: true);
+            .SignInWithClaimsAsync(owner, isPersistent: true, [new System.Security.Claims.Claim(AuthSchemes.TokenClaim, validator.Fingerprint())]);
         return SignInResult.SignedIn;
     }
 

@@ -24,6 +24,8 @@ public static class AuthSchemes
     /// <summary>Identity's application cookie: what the browser signs in with.</summary>
     public const string Cookie = "Identity.Application";
     public const string CookieName = ".SentryVibe.Auth";
+    /// <summary>On a session the API token opened: which token it was, so rotating the token ends that session.</summary>
+    public const string TokenClaim = "sentryvibe:token";
 }
 
 /// <summary>Checks a presented token against the configured API token without leaking where they differ.</summary>
@@ -39,6 +41,10 @@ public sealed class ApiTokenValidator(IOptionsMonitor<SentryVibeOptions> options
             SHA256.HashData(Encoding.UTF8.GetBytes(presented)),
             SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
     }
+
+    /// <summary>A one-way fingerprint of the current token, kept in the sessions it opened (<see cref="AuthSchemes.TokenClaim"/>).</summary>
+    public string Fingerprint() =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("cookie:" + options.CurrentValue.ApiToken)))[..16];
 }
 
 public sealed class ApiTokenAuthenticationHandler(
@@ -140,9 +146,30 @@ public static class AuthenticationExtensions
                 ? WriteProblemAsync(context.HttpContext, StatusCodes.Status401Unauthorized, "Unauthorized",
                     "Send 'Authorization: Bearer <token>' or sign in through /login.")
                 : Redirect(context);
+            // Identity's security-stamp check, then: a session the API token opened (the login link) ends when the token
+            // is rotated; sessions of a password or passkey do not carry the claim and are not touched.
+            o.Events.OnValidatePrincipal = async context =>
+            {
+                await SecurityStampValidator.ValidatePrincipalAsync(context);
+                if (context.Principal?.FindFirst(AuthSchemes.TokenClaim) is { } token
+                    && token.Value != context.HttpContext.RequestServices.GetRequiredService<ApiTokenValidator>().Fingerprint())
+                {
+                    context.RejectPrincipal();
+                    await context.HttpContext.SignOutAsync(AuthSchemes.Cookie);
+                }
+            };
             o.Events.OnRedirectToAccessDenied = context => IsApi(context.Request)
                 ? WriteProblemAsync(context.HttpContext, StatusCodes.Status403Forbidden, "Forbidden", null)
                 : Redirect(context);
+        });
+
+        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.OnRefreshingPrincipal = context =>
+        {
+            if (context.CurrentPrincipal?.FindFirst(AuthSchemes.TokenClaim) is { } token && context.NewPrincipal?.Identity is ClaimsIdentity identity)
+            {
+                identity.AddClaim(new Claim(AuthSchemes.TokenClaim, token.Value));
+            }
+            return Task.CompletedTask;
         });
 
         builder.Services.AddAuthorizationBuilder()
