@@ -257,6 +257,28 @@ public sealed class TwoUserTests(PostgresFixture postgres, WebAppFixture fixture
     }
 
     [Fact]
+    public async Task Neither_user_can_see_or_revoke_the_others_personal_token_and_the_attempt_is_the_404_of_a_missing_one()
+    {
+        var (alice, bob) = (await NewUserAsync("alice"), await NewUserAsync("bob"));
+        using var client = Client(alice);
+        using var created = await client.PostAsJsonAsync("/api/account/tokens", new { name = "Alice's laptop" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var made = await JsonAsync(created);
+        var id = made.GetProperty("id").GetGuid();
+        var aliceSecond = alice with { Token = made.GetProperty("token").GetString()! };
+
+        var theirs = await SendAsync(bob, "DELETE", $"/api/account/tokens/{id}", null);
+        var missing = Guid.NewGuid();
+        var none = await SendAsync(bob, "DELETE", $"/api/account/tokens/{missing}", null);
+        Assert.Equal(HttpStatusCode.NotFound, theirs.Status);
+        Assert.Equal(Normalize(none.Body, missing), Normalize(theirs.Body, id));
+        Assert.DoesNotContain("Alice's laptop", (await SendAsync(bob, "GET", "/api/account/tokens", null)).Body);
+
+        // Alice's token was not touched.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(aliceSecond, "GET", "/api/projects", null)).Status);
+    }
+
+    [Fact]
     public async Task The_pages_show_only_your_own_projects_and_runners()
     {
         var (alice, bob) = (await NewUserAsync("alice"), await NewUserAsync("bob"));
