@@ -74,16 +74,9 @@ public sealed class FirstPaintTests(UiFixture ui)
         var page = await ui.NewPageAsync();
 
         // Hold the new page's circuit back, so the prerendered page is what the browser has.
-        var circuit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await page.RouteAsync("**/_blazor/negotiate**", async route =>
-        {
-            held.TrySetResult();
-            await circuit.Task;
-            await route.ContinueAsync();
-        });
+        await using var circuit = await HeldCircuit.OnAsync(page);
         await page.GotoAsync($"/projects/{id}");
-        await held.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await circuit.Requested.WaitAsync(TimeSpan.FromSeconds(15));
 
         await Expect(page.Locator(".project-title h1")).ToContainTextAsync("Project Eta");
         await Expect(page.Locator(".md")).ToHaveTextAsync(["Eta one", "Eta two"]);
@@ -93,7 +86,7 @@ public sealed class FirstPaintTests(UiFixture ui)
 
         // Written after the first response was read and before the circuit subscribes: it must not be lost.
         await ui.Broker.AppendAsync(id, new AgentMessage("Eta three"));
-        circuit.SetResult();
+        circuit.Release();
 
         await Expect(page.Locator("#follow-up")).ToBeEnabledAsync();
         await Expect(page.Locator(".md")).ToHaveTextAsync(["Eta one", "Eta two", "Eta three"]);
@@ -112,81 +105,48 @@ public sealed class FirstPaintTests(UiFixture ui)
     public async Task A_link_clicked_before_the_circuit_is_up_still_goes_to_its_page()
     {
         var page = await ui.NewPageAsync();
-        var circuit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await page.RouteAsync("**/_blazor/negotiate**", async route =>
-        {
-            held.TrySetResult();
-            await circuit.Task;
-            await route.ContinueAsync();
-        });
-        try
-        {
-            await page.GotoAsync("/");
-            await held.Task.WaitAsync(TimeSpan.FromSeconds(15)); // blazor.web.js is running, its circuit not yet up
+        await using var circuit = await HeldCircuit.OnAsync(page);
+        await page.GotoAsync("/");
+        await circuit.Requested.WaitAsync(TimeSpan.FromSeconds(15)); // blazor.web.js is running, its circuit not yet up
 
-            await page.GetByRole(AriaRole.Link, new() { Name = "Runners" }).ClickAsync();
-            circuit.TrySetResult(); // the circuit comes up while the click is being followed
-            await Expect(page).ToHaveURLAsync(new Regex("/runners$"));
-            await UiFixture.WhenInteractiveAsync(page);
-            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
-            await Expect(page.Locator("table").First).ToContainTextAsync(FakeBroker.RunnerId);
-        }
-        finally
-        {
-            circuit.TrySetResult();
-        }
+        await page.GetByRole(AriaRole.Link, new() { Name = "Runners" }).ClickAsync();
+        circuit.Release(); // the circuit comes up while the click is being followed
+        await Expect(page).ToHaveURLAsync(new Regex("/runners$"));
+        await UiFixture.WhenInteractiveAsync(page);
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
+        await Expect(page.Locator("table").First).ToContainTextAsync(FakeBroker.RunnerId);
     }
 
     [Fact]
     public async Task A_page_reached_by_a_link_before_the_circuit_is_up_stays_when_the_circuit_comes()
     {
         var page = await ui.NewPageAsync();
-        var circuit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await page.RouteAsync("**/_blazor/negotiate**", async route =>
-        {
-            held.TrySetResult();
-            await circuit.Task;
-            await route.ContinueAsync();
-        });
-        try
-        {
-            await page.GotoAsync("/");
-            await held.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await using var circuit = await HeldCircuit.OnAsync(page);
+        await page.GotoAsync("/");
+        await circuit.Requested.WaitAsync(TimeSpan.FromSeconds(15));
 
-            // The click is followed completely while the first page's circuit is still on its way...
-            await page.GetByRole(AriaRole.Link, new() { Name = "Runners" }).ClickAsync();
-            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
-            // ...then the circuit comes up: the page shown must stay the one the person went to.
-            circuit.TrySetResult();
-            await UiFixture.WhenInteractiveAsync(page);
-            await Expect(page).ToHaveURLAsync(new Regex("/runners$"));
-            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
-            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "What do you want to build?" })).ToHaveCountAsync(0);
-        }
-        finally
-        {
-            circuit.TrySetResult();
-        }
+        // The click is followed completely while the first page's circuit is still on its way...
+        await page.GetByRole(AriaRole.Link, new() { Name = "Runners" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
+        // ...then the circuit comes up: the page shown must stay the one the person went to.
+        circuit.Release();
+        await UiFixture.WhenInteractiveAsync(page);
+        await Expect(page).ToHaveURLAsync(new Regex("/runners$"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Runners", Exact = true })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "What do you want to build?" })).ToHaveCountAsync(0);
     }
 
     [Fact]
     public async Task The_new_project_form_waits_for_the_circuit_and_then_creates_the_project()
     {
         var page = await ui.NewPageAsync();
-        var circuit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await page.RouteAsync("**/_blazor/negotiate**", async route =>
-        {
-            await circuit.Task;
-            await route.ContinueAsync();
-        });
+        await using var circuit = await HeldCircuit.OnAsync(page);
         await page.GotoAsync("/");
 
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "What do you want to build?" })).ToBeVisibleAsync();
         await Expect(page.Locator("#prompt")).ToBeDisabledAsync();
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Create project" })).ToBeDisabledAsync();
-        circuit.SetResult();
+        circuit.Release();
 
         await page.Locator("#prompt").FillAsync("Project Theta: a habit tracker");
         await page.Locator("#agent").SelectOptionAsync(Agents.None);
@@ -229,5 +189,38 @@ public sealed class FirstPaintTests(UiFixture ui)
         using var response = await browser.GetAsync($"/login?t={UiWebFactory.ApiToken}");
         response.EnsureSuccessStatusCode();
         Assert.Contains("What do you want to build?", await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
+    /// Holds a page's Blazor circuit back (its negotiate request waits), so the prerendered page is what the browser
+    /// has; released by <see cref="Release"/> or at the end of the test, whichever comes first.
+    /// </summary>
+    private sealed class HeldCircuit : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes once blazor.web.js asks for its circuit (it is running; the circuit is not up).</summary>
+        public Task Requested => _requested.Task;
+
+        public static async Task<HeldCircuit> OnAsync(IPage page)
+        {
+            var held = new HeldCircuit();
+            await page.RouteAsync("**/_blazor/negotiate**", async route =>
+            {
+                held._requested.TrySetResult();
+                await held._released.Task;
+                await route.ContinueAsync();
+            });
+            return held;
+        }
+
+        public void Release() => _released.TrySetResult();
+
+        public ValueTask DisposeAsync()
+        {
+            Release();
+            return ValueTask.CompletedTask;
+        }
     }
 }
