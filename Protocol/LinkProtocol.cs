@@ -7,7 +7,7 @@ namespace SentryVibe.Protocol;
 public static class LinkProtocol
 {
     /// <summary>Bumped on breaking changes; additive changes keep it (contracts evolve by optional members).</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     public const string RunnerPath = "/runner";
 

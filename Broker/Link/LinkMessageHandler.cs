@@ -1,5 +1,4 @@
-using System.IO.Pipelines;
-using Nerdbank.Streams;
+using System.Net.WebSockets;
 using SentryVibe.Protocol;
 using StreamJsonRpc;
 using StreamJsonRpc.Protocol;
@@ -7,40 +6,29 @@ using StreamJsonRpc.Protocol;
 namespace SentryVibe.Broker.Link;
 
 /// <summary>
-/// The broker's JSON-RPC message handler on a link's "rpc" channel: length-prefixed like the runner's
-/// (<see cref="LinkTransport"/>, same size guard and formatter), writing straight into the mux channel, and telling
-/// when the error reply to a refused Hello has been written and flushed, so the link closes after the runner has its
-/// reason rather than on a clock (docs/runner-protocol.md).
+/// The broker's end of a link (<see cref="LinkSocket"/>, the same transport as the runner's), telling when the error
+/// reply to a refused Hello has been handed to the socket, so the link closes after the runner has its reason rather
+/// than on a clock (docs/runner-protocol.md).
 /// </summary>
-internal sealed class LinkMessageHandler : LengthHeaderMessageHandler
+internal sealed class LinkMessageHandler(WebSocket socket, TimeSpan refusalReplyDelay = default) : LinkSocket(socket)
 {
     // Hello requests awaiting their reply; more than a few at once is an attacker's, and those are not tracked.
     private const int MaxTrackedHellos = 4;
 
-    private readonly TimeSpan _refusalReplyDelay;
     private readonly Lock _gate = new();
     private readonly List<RequestId> _hellos = [];
-    private TaskCompletionSource<long>? _refusalFlushed;
-    private bool _writingHelloError; // Write and FlushAsync of one message run under the base class's send lock
-
-    public LinkMessageHandler(MultiplexingStream.Channel channel, TimeSpan refusalReplyDelay = default)
-        : base(channel.Output,
-            PipeReader.Create(new MessageLengthGuardStream(channel.AsStream(), LinkProtocol.MaxMessageBytes), new StreamPipeReaderOptions(leaveOpen: true)),
-            LinkTransport.CreateFormatter())
-    {
-        _refusalReplyDelay = refusalReplyDelay;
-    }
+    private TaskCompletionSource? _refusalSent;
 
     /// <summary>
-    /// Completes, with the reply's size in bytes, once the next error reply to a Hello has been written and flushed into
-    /// the channel. Called before the refused Hello throws, so the reply it waits for is that Hello's.
+    /// Completes once the next error reply to a Hello has been sent. Called before the refused Hello throws, so the reply
+    /// it waits for is that Hello's.
     /// </summary>
-    public Task<long> HelloErrorFlushedAsync()
+    public Task HelloErrorSentAsync()
     {
         lock (_gate)
         {
-            _refusalFlushed ??= new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _refusalFlushed.Task;
+            _refusalSent ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _refusalSent.Task;
         }
     }
 
@@ -58,30 +46,31 @@ internal sealed class LinkMessageHandler : LengthHeaderMessageHandler
         return message;
     }
 
-    protected override void Write(JsonRpcMessage content, CancellationToken cancellationToken)
-    {
-        base.Write(content, cancellationToken);
-        if (content is not IJsonRpcMessageWithId { RequestId: var id }) return;
-        lock (_gate)
-        {
-            _writingHelloError = _hellos.Remove(id) && content is JsonRpcError;
-        }
-    }
-
-    protected override async ValueTask FlushAsync(CancellationToken cancellationToken)
+    protected override async ValueTask WriteCoreAsync(JsonRpcMessage content, CancellationToken cancellationToken)
     {
         // Tests only (Broker:RefusalReplyDelay): a slow writer, to prove the close waits for the reply.
-        if (_writingHelloError && _refusalReplyDelay > TimeSpan.Zero) await Task.Delay(_refusalReplyDelay, cancellationToken);
-        var size = _writingHelloError && Writer is { CanGetUnflushedBytes: true } writer ? writer.UnflushedBytes : 0;
-        await base.FlushAsync(cancellationToken);
-        if (!_writingHelloError) return;
-        _writingHelloError = false;
-        TaskCompletionSource<long>? flushed;
+        if (refusalReplyDelay > TimeSpan.Zero && IsHelloError(content, remove: false)) await Task.Delay(refusalReplyDelay, cancellationToken);
+        await base.WriteCoreAsync(content, cancellationToken);
+    }
+
+    protected override void OnSent(JsonRpcMessage content)
+    {
+        if (!IsHelloError(content, remove: true)) return;
+        TaskCompletionSource? sent;
         lock (_gate)
         {
-            flushed = _refusalFlushed;
-            _refusalFlushed = null;
+            sent = _refusalSent;
+            _refusalSent = null;
         }
-        flushed?.TrySetResult(size);
+        sent?.TrySetResult();
+    }
+
+    private bool IsHelloError(JsonRpcMessage content, bool remove)
+    {
+        if (content is not JsonRpcError { RequestId: var id }) return false;
+        lock (_gate)
+        {
+            return remove ? _hellos.Remove(id) : _hellos.Contains(id);
+        }
     }
 }

@@ -10,21 +10,20 @@ namespace SentryVibe.Broker.Link;
 internal enum HelloState { None, InProgress, Done, Refused }
 
 /// <summary>
-/// One runner's live link on this replica: WebSocket → mux → "rpc" channel, its Hello deadline, liveness and
+/// One runner's live link on this replica: JSON-RPC on the WebSocket (<see cref="LinkSocket"/>), its Hello deadline, liveness and
 /// teardown. What the runner calls is <see cref="BrokerService"/>; commands go out through <see cref="CommandDelivery"/>;
 /// preview channels open through <see cref="RunnerPreviewChannels"/>. Anything wrong on this link closes this link only.
 /// </summary>
 public sealed class RunnerConnection : IAsyncDisposable
 {
-    private readonly WebSocketLinkStream _stream;
+    private readonly LinkMessageHandler _link;
     private readonly LinkServices _services;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
     private readonly BrokerService _target;
     private readonly CommandDelivery _delivery;
-    private MultiplexingStream? _mux;
     private JsonRpc? _rpc;
-    private LinkMessageHandler? _handler;
+    private bool _malformed; // the runner sent something that is not the link's JSON-RPC
     private int _helloState; // a HelloState
     private long _lastHeard = Environment.TickCount64;
 
@@ -34,7 +33,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         Remote = remote;
         Credential = credential ?? RunnerCredential.SharedSecret;
         _logger = services.Loggers.CreateLogger<RunnerConnection>();
-        _stream = new WebSocketLinkStream(socket, LinkProtocol.MaxMessageBytes);
+        _link = new LinkMessageHandler(socket, services.Options.RefusalReplyDelay);
         _target = new BrokerService(this, services, previewScheme);
         _delivery = new CommandDelivery(this, services);
         Previews = new RunnerPreviewChannels(this, services);
@@ -57,8 +56,8 @@ public sealed class RunnerConnection : IAsyncDisposable
     /// <summary>The runner's side of the contract, once the rpc channel is open.</summary>
     public IRunnerService? Runner { get; private set; }
 
-    /// <summary>The link's mux, once open: preview channels are offered on it.</summary>
-    internal MultiplexingStream? Mux => _mux;
+    /// <summary>PREVIEWS: replaced by the per-preview sockets at merge.</summary>
+    internal MultiplexingStream? Mux => null;
 
     /// <summary>Cancelled when the link closes.</summary>
     internal CancellationToken Closed => _closed.Token;
@@ -84,47 +83,26 @@ public sealed class RunnerConnection : IAsyncDisposable
         (WebSocketCloseStatus Status, string Reason)? close = null;
         try
         {
-            _mux = await LinkTransport.CreateMuxAsync(_stream, ct);
-            using var helloDeadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            helloDeadline.CancelAfter(_services.Options.HelloTimeout);
-            var accept = _mux.AcceptChannelAsync(LinkProtocol.RpcChannel, helloDeadline.Token);
-            if (await Task.WhenAny(accept, _mux.Completion) != accept)
-            {
-                await helloDeadline.CancelAsync();
-                close = _mux.Completion.IsFaulted ? (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput) : null;
-                return;
-            }
-
-            var channel = await accept;
-            _handler = new LinkMessageHandler(channel, _services.Options.RefusalReplyDelay);
-            _rpc = LinkTransport.CreateRpc(_handler);
+            _rpc = LinkTransport.CreateRpc(_link);
             _rpc.AddLocalRpcTarget<IBrokerService>(_target, null);
             Runner = _rpc.Attach<IRunnerService>();
             _rpc.Disconnected += (_, e) =>
             {
                 if (e.Reason is DisconnectedReason.ParseError or DisconnectedReason.RemoteProtocolViolation or DisconnectedReason.StreamError)
                 {
+                    _malformed = true;
                     _logger.LogInformation("Link of {Runner} ({Remote}) ended: {Reason} {Description}", RunnerId ?? "?", Remote, e.Reason, e.Description);
                 }
             };
             _rpc.StartListening();
             _ = EnforceHelloDeadlineAsync(ct);
 
-            await Task.WhenAny(_rpc.Completion, _mux.Completion, Task.Delay(Timeout.Infinite, ct));
-            if (_rpc.Completion.IsFaulted || _mux.Completion.IsFaulted) close = (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput);
-        }
-        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
-        {
-            // Our own decision (a close already sent with its reason) or the Hello deadline passing before any channel.
-            if (Hello != HelloState.Done) close = (WebSocketCloseStatus.PolicyViolation, LinkCloseReasons.HelloTimeout);
+            await Task.WhenAny(_rpc.Completion, Task.Delay(Timeout.Infinite, ct));
+            if (_malformed || _rpc.Completion.IsFaulted) close = (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput);
         }
         catch (OperationCanceledException)
         {
-        }
-        catch (Exception e) when (e is IOException or WebSocketException or InvalidDataException or ObjectDisposedException or MultiplexingProtocolException)
-        {
-            close = (WebSocketCloseStatus.ProtocolError, LinkCloseReasons.MalformedInput);
-            _logger.LogInformation("Link of {Runner} ({Remote}) failed: {Message}", RunnerId ?? "?", Remote, e.Message);
+            // Our own decision (a close already sent with its reason), or the request aborted.
         }
         finally
         {
@@ -151,7 +129,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     /// <summary>Closes the link with a reason the runner sees in the close frame.</summary>
     public async Task CloseAsync(WebSocketCloseStatus status, string reason)
     {
-        await _stream.CloseAsync(status, reason);
+        await _link.CloseAsync(status, reason);
         await _closed.CancelAsync();
     }
 
@@ -165,22 +143,16 @@ public sealed class RunnerConnection : IAsyncDisposable
     /// </summary>
     internal async Task CloseAfterReplyAsync(WebSocketCloseStatus status, string reason)
     {
-        if (_handler is { } handler)
+        // Sent is on the wire: the link writes each message straight to the socket.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
+        timeout.CancelAfter(RefusalReplyTimeout);
+        try
         {
-            // Flushed into the rpc channel is not yet on the wire: the mux moves it to the socket through its own pipes,
-            // so wait until the socket has taken at least the reply's size more than it had before the reply existed.
-            var sentBefore = _stream.BytesSent;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
-            timeout.CancelAfter(RefusalReplyTimeout);
-            try
-            {
-                var size = await handler.HelloErrorFlushedAsync().WaitAsync(timeout.Token);
-                await _stream.SentAtLeastAsync(sentBefore + size, timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                // Closed anyway: the reply did not go out in time, or the link is already closing.
-            }
+            await _link.HelloErrorSentAsync().WaitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Closed anyway: the reply did not go out in time, or the link is already closing.
         }
         await CloseAsync(status, reason);
     }
@@ -236,9 +208,9 @@ public sealed class RunnerConnection : IAsyncDisposable
             _logger.LogInformation("Runner {Runner} disconnected{Reason}", runnerId, close is null ? "" : $" ({close.Value.Reason})");
         }
 
-        if (_stream.Socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        if (_link.Socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            await _stream.CloseAsync(close?.Status ?? WebSocketCloseStatus.NormalClosure, close?.Reason ?? "link closed");
+            await _link.CloseAsync(close?.Status ?? WebSocketCloseStatus.NormalClosure, close?.Reason ?? "link closed");
         }
         await DrainUntilClosedAsync();
         await _delivery.StoppedAsync(TimeSpan.FromSeconds(5));
@@ -248,7 +220,7 @@ public sealed class RunnerConnection : IAsyncDisposable
     // with unread input sends a TCP reset, and a reset makes the peer's kernel drop the close frame we just sent.
     private async Task DrainUntilClosedAsync()
     {
-        var socket = _stream.Socket;
+        var socket = _link.Socket;
         if (socket.State != WebSocketState.CloseSent) return;
         var scratch = new byte[64 * 1024];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
@@ -263,15 +235,14 @@ public sealed class RunnerConnection : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException
                                    or InvalidOperationException)
         {
-            // InvalidOperationException: the mux is still reading; it will see the close itself.
+            // InvalidOperationException: the link is still reading; it will see the close itself.
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         _rpc?.Dispose();
-        if (_mux is not null) await _mux.DisposeAsync();
-        await _stream.DisposeAsync();
+        await _link.DisposeAsync();
         _target.Dispose();
         _closed.Dispose();
     }

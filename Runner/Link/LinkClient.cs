@@ -134,16 +134,11 @@ public sealed class LinkClient(
             }
         }
 
-        var stream = new WebSocketLinkStream(socket, LinkProtocol.MaxMessageBytes);
-        await using var mux = await LinkTransport.CreateMuxAsync(stream, stoppingToken);
+        var link = new LinkSocket(socket);
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var ct = linkCts.Token;
-
-        using var offerTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        offerTimeout.CancelAfter(CallTimeout);
-        var channel = await mux.OfferChannelAsync(LinkProtocol.RpcChannel, offerTimeout.Token);
-        using var rpc = LinkTransport.CreateRpc(channel.AsStream());
-        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(mux, journal, handler, previews, activeBuilds, logger), null);
+        using var rpc = LinkTransport.CreateRpc(link);
+        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(null!, journal, handler, previews, activeBuilds, logger), null);
         var broker = rpc.Attach<IBrokerService>();
         rpc.StartListening();
 
@@ -169,10 +164,10 @@ public sealed class LinkClient(
         };
         try
         {
-            var ended = await Task.WhenAny([rpc.Completion, mux.Completion, .. loops]);
+            var ended = await Task.WhenAny([rpc.Completion, .. loops]);
             if (stoppingToken.IsCancellationRequested)
             {
-                await stream.CloseAsync(WebSocketCloseStatus.NormalClosure, "runner shutting down");
+                await link.CloseAsync(WebSocketCloseStatus.NormalClosure, "runner shutting down");
                 return true;
             }
             await ended; // surfaces the reason

@@ -377,7 +377,6 @@ public sealed class IdleRunner : IRunnerService, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _expected = new();
     private ClientWebSocket _socket = null!;
-    private MultiplexingStream _mux = null!;
     private StreamJsonRpc.JsonRpc _rpc = null!;
     private readonly CancellationTokenSource _stop = new();
 
@@ -391,9 +390,7 @@ public sealed class IdleRunner : IRunnerService, IAsyncDisposable
         runner._socket = new ClientWebSocket();
         runner._socket.Options.SetRequestHeader("Authorization", $"Bearer {LinkScenario.Secret}");
         await runner._socket.ConnectAsync(broker, CancellationToken.None);
-        runner._mux = await LinkTransport.CreateMuxAsync(new WebSocketLinkStream(runner._socket), CancellationToken.None);
-        var channel = await runner._mux.OfferChannelAsync(LinkProtocol.RpcChannel, CancellationToken.None);
-        runner._rpc = LinkTransport.CreateRpc(channel.AsStream());
+        runner._rpc = LinkTransport.CreateRpc(runner._socket);
         runner._rpc.AddLocalRpcTarget<IRunnerService>(runner, null);
         var brokerService = runner._rpc.Attach<IBrokerService>();
         runner._rpc.StartListening();
@@ -431,7 +428,6 @@ public sealed class IdleRunner : IRunnerService, IAsyncDisposable
     {
         await _stop.CancelAsync();
         _rpc.Dispose();
-        await _mux.DisposeAsync();
         _socket.Dispose();
     }
 }

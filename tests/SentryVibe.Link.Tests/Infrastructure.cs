@@ -327,18 +327,16 @@ public sealed class InProcessRunner : IAsyncDisposable
 /// <summary>A hand-driven link: the same transport as the runner, but the test decides what goes over it.</summary>
 public sealed class RawLink : IAsyncDisposable
 {
-    private RawLink(ClientWebSocket socket, WebSocketLinkStream stream, MultiplexingStream mux, JsonRpc rpc)
+    private RawLink(ClientWebSocket socket, LinkSocket link, JsonRpc rpc)
     {
         Socket = socket;
-        Stream = stream;
-        Mux = mux;
+        Link = link;
         Rpc = rpc;
         Broker = rpc.Attach<IBrokerService>();
     }
 
     public ClientWebSocket Socket { get; }
-    public WebSocketLinkStream Stream { get; }
-    public MultiplexingStream Mux { get; }
+    public LinkSocket Link { get; }
     public JsonRpc Rpc { get; }
     public IBrokerService Broker { get; }
 
@@ -371,12 +369,10 @@ public sealed class RawLink : IAsyncDisposable
     public static async Task<RawLink> ConnectAsync(Uri uri, string token = Database.SharedSecret)
     {
         var socket = await ConnectSocketAsync(uri, token);
-        var stream = new WebSocketLinkStream(socket);
-        var mux = await LinkTransport.CreateMuxAsync(stream, CancellationToken.None);
-        var channel = await mux.OfferChannelAsync(LinkProtocol.RpcChannel, CancellationToken.None);
-        var rpc = LinkTransport.CreateRpc(channel.AsStream());
+        var handler = new LinkSocket(socket);
+        var rpc = LinkTransport.CreateRpc(handler);
         rpc.AddLocalRpcTarget<IRunnerService>(new NullRunnerService(), null);
-        var link = new RawLink(socket, stream, mux, rpc);
+        var link = new RawLink(socket, handler, rpc);
         rpc.StartListening();
         return link;
     }
@@ -387,7 +383,7 @@ public sealed class RawLink : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Rpc.Dispose();
-        await Mux.DisposeAsync();
+        await Link.DisposeAsync();
         Socket.Dispose();
     }
 

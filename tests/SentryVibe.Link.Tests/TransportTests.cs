@@ -1,89 +1,117 @@
-using System.Buffers;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
 using Nerdbank.Streams;
 using SentryVibe.Protocol;
+using SentryVibe.Testing;
+using StreamJsonRpc;
 using Xunit;
 
 namespace SentryVibe.Link.Tests;
 
-/// <summary>The link's transport on its own: WebSocket (client masking included) → link stream → mux → channel, in memory.</summary>
+/// <summary>
+/// The link's transport on its own (<see cref="LinkSocket"/>: JSON-RPC straight on the WebSocket, client masking
+/// included), over a socket pair whose bytes never leave the process.
+/// </summary>
 public sealed class TransportTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     [Fact]
-    public async Task Eight_MiB_written_in_uneven_pieces_arrive_intact_and_in_order_through_a_channel()
+    public async Task Calls_from_both_ends_arrive_intact_and_in_order_big_and_small_mixed()
     {
-        await using var link = await MuxPair.CreateAsync();
-        var (sending, receiving) = await link.OpenChannelAsync("preview/test");
-        var payload = RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
+        await using var pair = await SocketPair.CreateAsync();
+        var echo = new Echo();
+        using var server = LinkTransport.CreateRpc(pair.Server);
+        server.AddLocalRpcTarget(echo);
+        server.StartListening();
+        using var client = LinkTransport.CreateRpc(pair.Client);
+        client.StartListening();
 
-        var send = Task.Run(async () =>
-        {
-            // Uneven writes, each flushed, like the preview pump: many mux frames, gathered into fewer WebSocket messages.
-            for (int offset = 0, size = 1; offset < payload.Length; offset += size, size = size * 7 % 150_001 + 1)
-            {
-                size = Math.Min(size, payload.Length - offset);
-                await sending.Output.WriteAsync(payload.AsMemory(offset, size));
-            }
-            await sending.Output.CompleteAsync();
-        });
-        var received = new MemoryStream();
-        await receiving.AsStream().CopyToAsync(received).WaitAsync(Wait);
-        await send.WaitAsync(Wait);
+        // Notifications are not awaited one by one: they queue behind each other, and order is all the link promises.
+        var sizes = new[] { 1, 3 * 1024 * 1024, 10, 70_000, 4_096, 4_095, 4_097, 1 };
+        var sent = sizes.Select((size, i) => $"{i}:" + new string((char)('a' + i), size)).ToArray();
+        foreach (var text in sent) await client.NotifyAsync(nameof(Echo.Record), text);
+        var back = await client.InvokeAsync<string>(nameof(Echo.Last));
 
-        Assert.Equal(payload.Length, received.Length);
-        Assert.True(payload.AsSpan().SequenceEqual(received.GetBuffer().AsSpan(0, (int)received.Length)), "the bytes differ");
+        await Eventually.WaitAsync(() => echo.Received.Count == sent.Length, Wait, "every notification to arrive");
+        Assert.Equal(sent, echo.Received);
+        Assert.Equal(sent[^1], back);
     }
 
     [Fact]
-    public async Task A_small_write_is_delivered_at_once_not_held_for_more()
+    public async Task A_message_over_the_limit_closes_the_link_with_1009_before_it_is_parsed()
     {
-        await using var link = await MuxPair.CreateAsync();
-        var (sending, receiving) = await link.OpenChannelAsync("preview/ping");
+        await using var pair = await SocketPair.CreateAsync();
+        var echo = new Echo();
+        var serverLink = new LinkSocket(pair.Server, maxMessageBytes: 64 * 1024);
+        using var server = LinkTransport.CreateRpc(serverLink);
+        server.AddLocalRpcTarget(echo);
+        server.StartListening();
+        using var client = LinkTransport.CreateRpc(pair.Client);
+        client.StartListening();
 
-        await sending.Output.WriteAsync("ping"u8.ToArray());
-        var read = await receiving.Input.ReadAsync().AsTask().WaitAsync(Wait);
+        await client.NotifyAsync(nameof(Echo.Record), new string('x', 64 * 1024));
 
-        Assert.Equal("ping"u8.ToArray(), read.Buffer.ToArray());
+        await server.Completion.WaitAsync(Wait).ContinueWith(_ => { });
+        Assert.StartsWith(LinkCloseReasons.MessageTooBig, serverLink.LocalCloseReason);
+        await Eventually.WaitAsync(() => pair.Client.CloseStatus is not null || pair.Client.State is WebSocketState.Aborted, Wait, "the close to reach the client");
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, pair.Client.CloseStatus);
+        Assert.Empty(echo.Received);
     }
 
-    /// <summary>A broker-side and a runner-side mux over a WebSocket pair whose bytes never leave the process.</summary>
-    private sealed class MuxPair : IAsyncDisposable
+    [Fact]
+    public async Task A_text_message_closes_the_link_as_malformed()
     {
-        private readonly WebSocket[] _sockets;
+        await using var pair = await SocketPair.CreateAsync();
+        var serverLink = new LinkSocket(pair.Server);
+        using var server = LinkTransport.CreateRpc(serverLink);
+        server.AddLocalRpcTarget(new Echo());
+        server.StartListening();
 
-        private MuxPair(MultiplexingStream client, MultiplexingStream server, WebSocket[] sockets) =>
-            (Client, Server, _sockets) = (client, server, sockets);
+        await pair.Client.SendAsync("""{"jsonrpc":"2.0","method":"Record","params":["x"]}"""u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        var scratch = new byte[1024];
+        var result = await pair.Client.ReceiveAsync(scratch.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
 
-        public MultiplexingStream Client { get; }
-        public MultiplexingStream Server { get; }
+        Assert.Equal(WebSocketMessageType.Close, result.MessageType);
+        Assert.Equal(WebSocketCloseStatus.InvalidMessageType, pair.Client.CloseStatus);
+        Assert.StartsWith(LinkCloseReasons.MalformedInput, pair.Client.CloseStatusDescription);
+    }
 
-        public static async Task<MuxPair> CreateAsync()
+    public sealed class Echo
+    {
+        public List<string> Received { get; } = [];
+
+        public void Record(string text)
+        {
+            lock (Received) Received.Add(text);
+        }
+
+        public string Last()
+        {
+            lock (Received) return Received[^1];
+        }
+    }
+
+    /// <summary>A runner-side (client, masking) and a broker-side WebSocket joined in memory.</summary>
+    private sealed class SocketPair : IAsyncDisposable
+    {
+        private SocketPair(WebSocket client, WebSocket server) => (Client, Server) = (client, server);
+
+        public WebSocket Client { get; }
+        public WebSocket Server { get; }
+
+        public static Task<SocketPair> CreateAsync()
         {
             var (a, b) = FullDuplexStream.CreatePair();
-            var client = WebSocket.CreateFromStream(a, new WebSocketCreationOptions { IsServer = false });
-            var server = WebSocket.CreateFromStream(b, new WebSocketCreationOptions { IsServer = true });
-            var muxes = await Task.WhenAll(
-                LinkTransport.CreateMuxAsync(new WebSocketLinkStream(client), CancellationToken.None),
-                LinkTransport.CreateMuxAsync(new WebSocketLinkStream(server), CancellationToken.None)).WaitAsync(Wait);
-            return new MuxPair(muxes[0], muxes[1], [client, server]);
+            return Task.FromResult(new SocketPair(
+                WebSocket.CreateFromStream(a, new WebSocketCreationOptions { IsServer = false }),
+                WebSocket.CreateFromStream(b, new WebSocketCreationOptions { IsServer = true })));
         }
 
-        /// <summary>The runner's end sends (as a dev server's response would), the broker's end receives.</summary>
-        public async Task<(MultiplexingStream.Channel Sending, MultiplexingStream.Channel Receiving)> OpenChannelAsync(string name)
+        public ValueTask DisposeAsync()
         {
-            var offer = Server.OfferChannelAsync(name);
-            var accepted = await Client.AcceptChannelAsync(name).WaitAsync(Wait);
-            return (accepted, await offer.WaitAsync(Wait));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await Client.DisposeAsync();
-            await Server.DisposeAsync();
-            foreach (var socket in _sockets) socket.Dispose();
+            Client.Dispose();
+            Server.Dispose();
+            return ValueTask.CompletedTask;
         }
     }
 }
