@@ -37,7 +37,14 @@ public static class LinkCloseReasons
 
 public static class LinkTransport
 {
-    private static readonly JsonSerializerOptions RpcJsonOptions = new(LinkProtocol.JsonOptions);
+    private static readonly JsonSerializerOptions RpcJsonOptions = CreateRpcJsonOptions();
+
+    private static JsonSerializerOptions CreateRpcJsonOptions()
+    {
+        var options = new JsonSerializerOptions(LinkProtocol.JsonOptions);
+        options.Converters.Insert(0, new SharedContractMetadata());
+        return options;
+    }
 
     /// <summary>
     /// Creates (not yet listening) the JSON-RPC connection on a link's WebSocket: one message per binary WebSocket
@@ -54,8 +61,9 @@ public static class LinkTransport
     };
 
     /// <summary>
-    /// The link's formatter. One options instance for every connection: System.Text.Json caches type metadata per
-    /// instance, and a copy per link cost tens of kilobytes per runner on a broker holding a thousand.
+    /// The link's formatter. It copies the options per connection (and System.Text.Json caches type metadata per
+    /// options instance), so the contract types are serialized through <see cref="SharedContractMetadata"/>, whose
+    /// metadata is built once per process.
     /// </summary>
     public static SystemTextJsonFormatter CreateFormatter() => new() { JsonSerializerOptions = RpcJsonOptions };
 }

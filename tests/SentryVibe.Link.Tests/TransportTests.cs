@@ -49,7 +49,8 @@ public sealed class TransportTests
         using var client = LinkTransport.CreateRpc(pair.Client);
         client.StartListening();
 
-        await client.NotifyAsync(nameof(Echo.Record), new string('x', 64 * 1024));
+        // The sender may see its own send cut short by the close: that is the refusal, not a failure of the test.
+        await Record.ExceptionAsync(() => client.NotifyAsync(nameof(Echo.Record), new string('x', 64 * 1024)));
 
         await server.Completion.WaitAsync(Wait).ContinueWith(_ => { });
         Assert.StartsWith(LinkCloseReasons.MessageTooBig, serverLink.LocalCloseReason);
