@@ -14,6 +14,7 @@ var app = builder.Build();
 app.UsePreviewRelay();
 
 app.MapRunnerLink();
+app.MapPreviewSockets();
 app.MapDefaultEndpoints();
 
 app.Run();

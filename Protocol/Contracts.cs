@@ -13,8 +13,8 @@ public partial interface IRunnerService
     Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Asks the runner to accept the multiplexed channel <see cref="OpenPreviewChannel.Channel"/> and connect it
-    /// to the dev server of that project (and only that one).
+    /// Asks the runner to dial a preview socket with <see cref="OpenPreviewChannel.Ticket"/> and connect it to the dev
+    /// server of that project (and only that one); answered once the socket is open or refused.
     /// </summary>
     Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken);
 
@@ -77,7 +77,7 @@ public sealed record CommandAck(Guid CommandId, bool Accepted, bool Duplicate = 
 
 public sealed record CommandResult(Guid CommandId, bool Succeeded, string? Error = null);
 
-public sealed record OpenPreviewChannel(Guid ProjectId, string Channel);
+public sealed record OpenPreviewChannel(Guid ProjectId, string Ticket);
 
 /// <summary>The runner's answer to <see cref="OpenPreviewChannel"/>. No port: where the dev server listens is the runner's alone.</summary>
 public sealed record PreviewChannelAck(bool Accepted, string? Error = null);

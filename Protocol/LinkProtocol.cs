@@ -27,8 +27,17 @@ public static class LinkProtocol
             ? trimmed[..^SeedRunnerPath.Length] + RunnerPath
             : path;
     }
-    public const string RpcChannel = "rpc";
-    public const string PreviewChannelPrefix = "preview/";
+
+    /// <summary>
+    /// Where a runner dials the socket of one preview connection, under its link's URL: <c>&lt;link&gt;/preview/&lt;ticket&gt;</c>
+    /// (docs/runner-protocol.md, "Preview relay").
+    /// </summary>
+    public static Uri PreviewSocketUri(Uri link, string ticket) =>
+        new UriBuilder(link) { Path = link.AbsolutePath.TrimEnd('/') + "/preview/" + Uri.EscapeDataString(ticket), Query = "" }.Uri;
+
+    /// <summary>A preview ticket as the broker makes them: 32 random bytes, base64url without padding (43 characters).</summary>
+    public static bool IsPreviewTicket(string? ticket) =>
+        ticket is { Length: 43 } && ticket.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
     /// <summary>Largest single WebSocket message the broker accepts; a bigger one closes that link only.</summary>
     public const int MaxMessageBytes = 8 * 1024 * 1024;
@@ -37,8 +46,6 @@ public static class LinkProtocol
 
     /// <summary>A runner not heard from for this long is offline.</summary>
     public static readonly TimeSpan OfflineAfter = TimeSpan.FromSeconds(15);
-
-    public static string PreviewChannel(Guid connectionId) => PreviewChannelPrefix + connectionId.ToString("N");
 
     /// <summary>The one serializer configuration of the wire, the event log and the public API.</summary>
     public static JsonSerializerOptions JsonOptions { get; } = CreateJsonOptions();

@@ -28,6 +28,7 @@ public static class Extensions
         builder.Services.AddSingleton<CommandStore>();
         builder.Services.AddSingleton<EventIntake>();
         builder.Services.AddSingleton<LinkServices>();
+        builder.Services.AddSingleton<SentryVibe.Broker.Previews.PreviewTickets>();
         builder.Services.AddHostedService<CommandDispatcher>();
         builder.Services.AddHostedService<LivenessService>();
         return builder;

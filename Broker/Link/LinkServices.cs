@@ -11,6 +11,7 @@ public sealed class LinkServices(
     CommandStore commands,
     EventIntake events,
     RunnerAuthenticator authenticator,
+    SentryVibe.Broker.Previews.PreviewTickets previewTickets,
     IOptionsMonitor<BrokerOptions> options,
     ILoggerFactory loggers)
 {
@@ -22,6 +23,7 @@ public sealed class LinkServices(
     public CommandStore Commands => commands;
     public EventIntake Events => events;
     public RunnerAuthenticator Authenticator => authenticator;
+    public SentryVibe.Broker.Previews.PreviewTickets PreviewTickets => previewTickets;
     public BrokerOptions Options => options.CurrentValue;
     public ILoggerFactory Loggers => loggers;
 }

@@ -28,16 +28,23 @@ public sealed class RunnerAuthenticator(NpgsqlDataSource db, IOptionsMonitor<Bro
 {
     private const int MaxTokenLength = 512;
 
-    /// <summary>The credential, or null when the token is missing, wrong or revoked.</summary>
-    public async Task<RunnerCredential?> AuthenticateAsync(HttpContext context)
+    /// <summary>
+    /// The stored form (<see cref="Secrets.HashOf"/>) of the bearer token a request presents, or null when it presents
+    /// none; what a preview ticket is bound to (<see cref="Previews.PreviewTickets"/>).
+    /// </summary>
+    public static byte[]? PresentedTokenHash(HttpContext context)
     {
         var header = context.Request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
         var token = header["Bearer ".Length..].Trim();
-        if (token.Length is 0 or > MaxTokenLength) return null;
+        return token.Length is 0 or > MaxTokenLength ? null : Secrets.HashOf(token);
+    }
 
-        // The stored form of every token (Secrets.HashOf), which also makes the shared secret's comparison constant-time in length.
-        var hash = Secrets.HashOf(token);
+    /// <summary>The credential, or null when the token is missing, wrong or revoked.</summary>
+    public async Task<RunnerCredential?> AuthenticateAsync(HttpContext context)
+    {
+        // The stored form of every token, which also makes the shared secret's comparison constant-time in length.
+        if (PresentedTokenHash(context) is not { } hash) return null;
         if (options.CurrentValue.SharedSecret is { Length: > 0 } secret
             && CryptographicOperations.FixedTimeEquals(hash, Secrets.HashOf(secret)))
         {

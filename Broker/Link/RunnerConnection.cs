@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using Nerdbank.Streams;
 using SentryVibe.Broker.Previews;
 using SentryVibe.Protocol;
 using StreamJsonRpc;
@@ -27,8 +26,10 @@ public sealed class RunnerConnection : IAsyncDisposable
     private int _helloState; // a HelloState
     private long _lastHeard = Environment.TickCount64;
 
-    public RunnerConnection(WebSocket socket, LinkServices services, string? remote, RunnerCredential? credential = null, string previewScheme = "http")
+    public RunnerConnection(WebSocket socket, LinkServices services, string? remote, RunnerCredential? credential = null, string previewScheme = "http",
+        byte[]? tokenHash = null)
     {
+        TokenHash = tokenHash;
         _services = services;
         Remote = remote;
         Credential = credential ?? RunnerCredential.SharedSecret;
@@ -44,6 +45,9 @@ public sealed class RunnerConnection : IAsyncDisposable
     /// <summary>What the link's token proved: the per-runner token it was made with (closed when that is revoked), or the shared secret.</summary>
     public RunnerCredential Credential { get; }
 
+    /// <summary>The stored form of the token this link was opened with: the one its preview sockets must present.</summary>
+    internal byte[]? TokenHash { get; }
+
     /// <summary>The runner's address as the socket saw it, for logs.</summary>
     public string? Remote { get; }
 
@@ -55,9 +59,6 @@ public sealed class RunnerConnection : IAsyncDisposable
 
     /// <summary>The runner's side of the contract, once the rpc channel is open.</summary>
     public IRunnerService? Runner { get; private set; }
-
-    /// <summary>PREVIEWS: replaced by the per-preview sockets at merge.</summary>
-    internal MultiplexingStream? Mux => null;
 
     /// <summary>Cancelled when the link closes.</summary>
     internal CancellationToken Closed => _closed.Token;

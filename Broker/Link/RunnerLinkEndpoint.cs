@@ -30,7 +30,7 @@ public static class RunnerLinkEndpoint
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         await using var connection = new RunnerConnection(socket, services, context.Connection.RemoteIpAddress?.ToString(), credential,
-            PreviewScheme(context, services.Options));
+            PreviewScheme(context, services.Options), RunnerAuthenticator.PresentedTokenHash(context));
         await connection.RunAsync(context.RequestAborted);
     }
 

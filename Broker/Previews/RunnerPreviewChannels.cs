@@ -1,12 +1,12 @@
-using Nerdbank.Streams;
 using SentryVibe.Broker.Link;
 using SentryVibe.Protocol;
 
 namespace SentryVibe.Broker.Previews;
 
 /// <summary>
-/// The preview channels of one runner's link: each is a mux channel the runner pipes to one project's dev server,
-/// what the preview relay forwards an HTTP or WebSocket connection over. At most
+/// The preview channels of one runner's link: each is a WebSocket of its own that the runner dials with a ticket the
+/// broker sends over the link, and pipes to one project's dev server — what the preview relay forwards an HTTP or
+/// WebSocket connection over (docs/architecture.md, decision 10). At most
 /// <see cref="BrokerOptions.MaxPreviewChannelsPerRunner"/> are open at once.
 /// </summary>
 public sealed class RunnerPreviewChannels(RunnerConnection connection, LinkServices services)
@@ -26,7 +26,7 @@ public sealed class RunnerPreviewChannels(RunnerConnection connection, LinkServi
         var opened = false;
         try
         {
-            if (connection.Mux is not { } mux || connection.Runner is not { } runner || !connection.IsReady)
+            if (connection.Runner is not { } runner || !connection.IsReady || connection.TokenHash is not { } tokenHash)
             {
                 throw new InvalidOperationException("The runner's link is not ready.");
             }
@@ -38,22 +38,14 @@ public sealed class RunnerPreviewChannels(RunnerConnection connection, LinkServi
             }
             slot.Add(() => Interlocked.Decrement(ref _open));
 
-            var name = LinkProtocol.PreviewChannel(Guid.NewGuid());
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, connection.Closed);
-            var offer = mux.OfferChannelAsync(name, cts.Token);
-            var ack = await runner.OpenPreviewChannelAsync(new OpenPreviewChannel(projectId, name), cts.Token);
-            if (!ack.Accepted)
-            {
-                await cts.CancelAsync();
-                try { await offer; } catch (OperationCanceledException) { }
-                throw new InvalidOperationException(ack.Error ?? "The runner refused the preview channel.");
-            }
-            var channel = await offer;
-            // The forwarder disposing the stream gives the slot back; so does the channel ending first (the link dropped).
-            _ = channel.Completion.ContinueWith(static (_, state) => ((PreviewChannelSlot)state!).Dispose(), slot,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            using var ticket = services.PreviewTickets.Issue(tokenHash);
+            var ack = await runner.OpenPreviewChannelAsync(new OpenPreviewChannel(projectId, ticket.Value), cts.Token);
+            if (!ack.Accepted) throw new InvalidOperationException(ack.Error ?? "The runner refused the preview channel.");
+            var socket = await ticket.SocketAsync(cts.Token);
             opened = true;
-            return new PreviewChannelStream(channel.AsStream(), slot);
+            // The forwarder disposing the stream closes the socket and gives the slot back.
+            return new PreviewChannelStream(socket, slot);
         }
         finally
         {

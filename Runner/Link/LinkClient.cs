@@ -4,7 +4,6 @@ using System.Reflection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Nerdbank.Streams;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
@@ -138,7 +137,7 @@ public sealed class LinkClient(
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var ct = linkCts.Token;
         using var rpc = LinkTransport.CreateRpc(link);
-        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(null!, journal, handler, previews, activeBuilds, logger), null);
+        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(new SentryVibe.Runner.Previews.PreviewDialer(o.BrokerUri, o.Token ?? ""), journal, handler, previews, activeBuilds, logger), null);
         var broker = rpc.Attach<IBrokerService>();
         rpc.StartListening();
 

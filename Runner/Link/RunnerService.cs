@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
-using Nerdbank.Streams;
+using System.Net.WebSockets;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
@@ -11,9 +10,9 @@ using SentryVibe.Runner.Previews;
 
 namespace SentryVibe.Runner.Link;
 
-/// <summary>What the broker calls on this runner, one instance per connection (it needs that connection's mux).</summary>
+/// <summary>What the broker calls on this runner, one instance per connection (it dials that connection's preview sockets).</summary>
 public sealed class RunnerService(
-    MultiplexingStream mux,
+    PreviewDialer dialer,
     CommandJournal journal,
     ICommandHandler handler,
     IPreviewTargets previews,
@@ -55,12 +54,12 @@ public sealed class RunnerService(
 
     public async Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
     {
-        if (request?.Channel is null || !request.Channel.StartsWith(LinkProtocol.PreviewChannelPrefix, StringComparison.Ordinal))
+        if (!LinkProtocol.IsPreviewTicket(request?.Ticket))
         {
-            return new PreviewChannelAck(false, "Not a preview channel name.");
+            return new PreviewChannelAck(false, "Not a preview ticket.");
         }
         // The only place a preview may lead: the dev server this runner started for that project.
-        if (previews.GetDevServerPort(request.ProjectId) is not { } port)
+        if (previews.GetDevServerPort(request!.ProjectId) is not { } port)
         {
             return new PreviewChannelAck(false, "The project has no running dev server on this runner.");
         }
@@ -76,20 +75,18 @@ public sealed class RunnerService(
             return new PreviewChannelAck(false, $"The dev server on port {port} refused the connection: {e.SocketErrorCode}.");
         }
 
-        MultiplexingStream.Channel channel;
+        WebSocket socket;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            channel = await mux.AcceptChannelAsync(request.Channel, timeout.Token);
+            socket = await dialer.DialAsync(request.Ticket, cancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or HttpRequestException)
         {
             tcp.Dispose();
-            return new PreviewChannelAck(false, "The preview channel was not offered in time.");
+            return new PreviewChannelAck(false, $"Could not open the preview socket: {e.Message}");
         }
 
-        _ = PreviewPump.RunAsync(channel, tcp, logger);
+        _ = PreviewPump.RunAsync(socket, tcp, logger);
         return new PreviewChannelAck(true);
     }
 

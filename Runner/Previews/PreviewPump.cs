@@ -1,62 +1,104 @@
-using System.IO.Pipelines;
+using System.Buffers;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
-using Nerdbank.Streams;
 
 namespace SentryVibe.Runner.Previews;
 
-/// <summary>Copies a preview channel to and from the dev server's socket, passing half-closes through.</summary>
+/// <summary>
+/// Copies a preview socket to and from the dev server's TCP connection: each read from the dev server (up to
+/// <see cref="ReadSize"/>) is one binary message, each message from the broker goes to the dev server as it comes.
+/// Half-closes pass through: the dev server closing its side sends our close frame; the broker's close frame shuts
+/// down the dev server's receiving side.
+/// </summary>
 public static class PreviewPump
 {
-    public static async Task RunAsync(MultiplexingStream.Channel channel, TcpClient tcp, ILogger logger)
+    /// <summary>How much one read from the dev server may take.</summary>
+    internal const int ReadSize = 64 * 1024;
+
+    public static async Task RunAsync(WebSocket preview, TcpClient tcp, ILogger logger)
     {
         using (tcp)
-        using (channel)
+        using (preview)
         {
-            var socket = tcp.GetStream();
-            var toServer = Task.Run(async () =>
-            {
-                await channel.Input.CopyToAsync(socket);
-                await channel.Input.CompleteAsync();
-                tcp.Client.Shutdown(SocketShutdown.Send);
-            });
-            var toBroker = Task.Run(async () =>
-            {
-                await CopyToChannelAsync(tcp.Client, channel.Output);
-                await channel.Output.CompleteAsync();
-            });
+            var toServer = Task.Run(() => ToServerAsync(preview, tcp));
+            var toBroker = Task.Run(() => ToBrokerAsync(tcp.Client, preview));
             try
             {
                 await Task.WhenAll(toServer, toBroker);
             }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+            catch (Exception e) when (e is IOException or SocketException or WebSocketException or ObjectDisposedException
+                                       or InvalidOperationException or OperationCanceledException)
             {
-                logger.LogDebug("Preview channel {Channel} ended: {Message}", channel.QualifiedId, e.Message);
+                logger.LogDebug("Preview connection ended: {Message}", e.Message);
+                preview.Abort();
             }
         }
     }
 
-    /// <summary>How much one read from the dev server may take: the channel's pipe otherwise hands out 4 KiB.</summary>
-    internal const int ReadSize = 64 * 1024;
-
-    /// <summary>
-    /// The dev server's bytes into the channel, a read at a time and flushed at once (a stream, never buffered whole).
-    /// Stream.CopyToAsync reads into the pipe's 4 KiB segments: sixteen times the reads (and system calls) for a big
-    /// download. When the socket has been drained, a zero-byte read waits for data first, so a quiet channel (an HMR
-    /// socket, a pooled keep-alive connection) holds no buffer.
-    /// </summary>
-    private static async Task CopyToChannelAsync(Socket socket, PipeWriter channel)
+    private static async Task ToServerAsync(WebSocket preview, TcpClient tcp)
     {
-        var drained = true;
-        while (true)
+        var socket = tcp.Client;
+        byte[]? buffer = null;
+        try
         {
-            if (drained) await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-            var read = await socket.ReceiveAsync(channel.GetMemory(ReadSize), SocketFlags.None);
-            if (read == 0) return;
-            drained = read < ReadSize;
-            channel.Advance(read);
-            var flushed = await channel.FlushAsync();
-            if (flushed.IsCompleted || flushed.IsCanceled) return;
+            while (true)
+            {
+                // A quiet connection (an HMR socket, a pooled keep-alive one) waits without a buffer.
+                var first = await preview.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                if (first.MessageType == WebSocketMessageType.Close) break;
+                buffer ??= ArrayPool<byte>.Shared.Rent(ReadSize);
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    result = await preview.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+                    if (result.MessageType == WebSocketMessageType.Close) goto closed;
+                    await socket.SendAsync(buffer.AsMemory(0, result.Count), SocketFlags.None);
+                }
+                while (!result.EndOfMessage);
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
+            }
+        closed:
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task ToBrokerAsync(Socket socket, WebSocket preview)
+    {
+        var buffer = (byte[]?)null;
+        try
+        {
+            var drained = true;
+            while (true)
+            {
+                if (drained)
+                {
+                    await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                }
+                buffer ??= ArrayPool<byte>.Shared.Rent(ReadSize);
+                var read = await socket.ReceiveAsync(buffer.AsMemory(0, ReadSize), SocketFlags.None);
+                if (read == 0) break;
+                await preview.SendAsync(buffer.AsMemory(0, read), WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+                drained = read < ReadSize;
+                if (drained)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+            if (preview.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await preview.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+            }
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }
