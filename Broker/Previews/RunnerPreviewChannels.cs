@@ -38,11 +38,22 @@ public sealed class RunnerPreviewChannels(RunnerConnection connection, LinkServi
             }
             slot.Add(() => Interlocked.Decrement(ref _open));
 
+            // The whole exchange is bounded by the ticket's life: a runner that sits on the call cannot hold the request.
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, connection.Closed);
+            cts.CancelAfter(PreviewTickets.Lifetime);
             using var ticket = services.PreviewTickets.Issue(tokenHash);
-            var ack = await runner.OpenPreviewChannelAsync(new OpenPreviewChannel(projectId, ticket.Value), cts.Token);
-            if (!ack.Accepted) throw new InvalidOperationException(ack.Error ?? "The runner refused the preview channel.");
-            var socket = await ticket.SocketAsync(cts.Token);
+            PreviewSocketStream socket;
+            try
+            {
+                // WaitAsync: a cancelled JSON-RPC call still waits for the runner's answer, which a runner may never send.
+                var ack = await runner.OpenPreviewChannelAsync(new OpenPreviewChannel(projectId, ticket.Value), cts.Token).WaitAsync(cts.Token);
+                if (!ack.Accepted) throw new InvalidOperationException(ack.Error ?? "The runner refused the preview channel.");
+                socket = await ticket.SocketAsync(cts.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException("The runner did not open the preview socket in time.");
+            }
             opened = true;
             // The forwarder disposing the stream closes the socket and gives the slot back.
             return new PreviewChannelStream(socket, slot);

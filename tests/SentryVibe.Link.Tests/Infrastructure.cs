@@ -366,12 +366,12 @@ public sealed class RawLink : IAsyncDisposable
         return socket;
     }
 
-    public static async Task<RawLink> ConnectAsync(Uri uri, string token = Database.SharedSecret)
+    public static async Task<RawLink> ConnectAsync(Uri uri, string token = Database.SharedSecret, IRunnerService? runner = null)
     {
         var socket = await ConnectSocketAsync(uri, token);
         var handler = new LinkSocket(socket);
         var rpc = LinkTransport.CreateRpc(handler);
-        rpc.AddLocalRpcTarget<IRunnerService>(new NullRunnerService(), null);
+        rpc.AddLocalRpcTarget<IRunnerService>(runner ?? new NullRunnerService(), null);
         var link = new RawLink(socket, handler, rpc);
         rpc.StartListening();
         return link;

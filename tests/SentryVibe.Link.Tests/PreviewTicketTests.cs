@@ -1,0 +1,159 @@
+// The preview socket's ticket played from the attacker's side (docs/runner-protocol.md): another runner's token, no
+// token, a made-up ticket, a spent one, one the broker stopped waiting for. Each gets the same bare 404 and spends nothing.
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.EntityFrameworkCore;
+using SentryVibe.Data;
+using SentryVibe.Protocol;
+using SentryVibe.Testing;
+using Xunit;
+
+namespace SentryVibe.Link.Tests;
+
+[Collection(LinkCollection.Name)]
+public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const string PreviewDomain = "preview.example.test";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private string _db = "";
+    private BrokerProcess _broker = null!;
+    private string _victimToken = "";
+    private string _attackerToken = "";
+
+    public async Task InitializeAsync()
+    {
+        _db = await postgres.CreateDatabaseAsync();
+        await Database.MigrateAsync(_db);
+        _broker = await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain);
+        (_, _victimToken) = await Tokens.CreateAsync(_db, "victim");
+        (_, _attackerToken) = await Tokens.CreateAsync(_db, "attacker");
+    }
+
+    public async Task DisposeAsync() => await _broker.DisposeAsync();
+
+    [Fact]
+    public async Task Only_the_asking_link_s_token_redeems_its_ticket_once_and_every_other_try_is_the_same_404()
+    {
+        var tries = new ConcurrentDictionary<string, HttpStatusCode>();
+        var runner = new TicketRunner(async ticket =>
+        {
+            var uri = PreviewSocket(ticket);
+            // The attacker's tries come first: none of them may spend the ticket.
+            tries["another runner's token"] = await RawLink.TryUpgradeAsync(uri, _attackerToken);
+            tries["no token"] = await RawLink.TryUpgradeAsync(uri, null);
+            tries["made-up ticket"] = await RawLink.TryUpgradeAsync(PreviewSocket(MadeUpTicket()), _victimToken);
+            tries["the link's token"] = await RawLink.TryUpgradeAsync(uri, _victimToken);
+            tries["reused"] = await RawLink.TryUpgradeAsync(uri, _victimToken);
+            return new PreviewChannelAck(true);
+        });
+        await using var link = await LinkAsVictimAsync(runner);
+        var preview = await AddProjectAsync("victim");
+
+        using var response = await GetAsync(preview);
+
+        Assert.Single(runner.Tickets);
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, tries["the link's token"]);
+        foreach (var refused in new[] { "another runner's token", "no token", "made-up ticket", "reused" })
+        {
+            Assert.True(tries[refused] == HttpStatusCode.NotFound, $"{refused}: {tries[refused]}");
+        }
+    }
+
+    [Fact]
+    public async Task A_ticket_the_runner_refused_is_withdrawn_and_its_socket_is_the_same_404()
+    {
+        var runner = new TicketRunner(_ => Task.FromResult(new PreviewChannelAck(false, "no dev server")));
+        await using var link = await LinkAsVictimAsync(runner);
+        var preview = await AddProjectAsync("victim");
+
+        using var response = await GetAsync(preview);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Assert.Single(runner.Tickets)), _victimToken));
+    }
+
+    [Fact]
+    public async Task A_ticket_past_its_fifteen_seconds_is_the_same_404()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The runner sits on the call: the broker gives up when the ticket expires and answers the browser 502.
+        var runner = new TicketRunner(async _ =>
+        {
+            await release.Task;
+            return new PreviewChannelAck(false, "too late");
+        });
+        await using var link = await LinkAsVictimAsync(runner);
+        var preview = await AddProjectAsync("victim");
+
+        using var response = await GetAsync(preview).WaitAsync(Wait);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Assert.Single(runner.Tickets)), _victimToken));
+        release.TrySetResult();
+    }
+
+    [Fact]
+    public async Task Anything_but_a_ticketed_upgrade_is_a_bare_404_with_no_hint()
+    {
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", _victimToken);
+        using var plain = await http.GetAsync($"http://127.0.0.1:{_broker.Port}/runner/preview/{MadeUpTicket()}");
+
+        Assert.Equal(HttpStatusCode.NotFound, plain.StatusCode);
+        Assert.Equal("", await plain.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(MadeUpTicket()), null));
+    }
+
+    private Uri PreviewSocket(string ticket) => LinkProtocol.PreviewSocketUri(_broker.LinkUri, ticket);
+
+    private static string MadeUpTicket() =>
+        Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private async Task<RawLink> LinkAsVictimAsync(TicketRunner runner)
+    {
+        var link = await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner);
+        await link.HelloAsync("victim");
+        return link;
+    }
+
+    private async Task<HttpResponseMessage> GetAsync(string preview)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Wait };
+        var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_broker.Port}/");
+        request.Headers.Host = $"{preview}.{PreviewDomain}";
+        return await http.SendAsync(request);
+    }
+
+    private async Task<string> AddProjectAsync(string runnerId)
+    {
+        var preview = Guid.NewGuid().ToString("N");
+        await using var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options);
+        db.Projects.Add(new Project
+        {
+            Id = Guid.NewGuid(), Slug = "ticket-" + preview[..8], Name = "ticket", Prompt = "p", TemplateId = "vite-react", Agent = "none",
+            RunnerId = runnerId, Status = ProjectStatuses.Ready, PreviewId = preview,
+            DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = 1, Provider = "relay" },
+            CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
+        });
+        await db.SaveChangesAsync();
+        return preview;
+    }
+
+    /// <summary>A runner that records each ticket it is handed and answers as the test says.</summary>
+    private sealed class TicketRunner(Func<string, Task<PreviewChannelAck>> answer) : IRunnerService
+    {
+        public ConcurrentQueue<string> Tickets { get; } = new();
+
+        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
+            Task.FromResult(new CommandAck(envelope.Id, true));
+
+        public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
+        {
+            Tickets.Enqueue(request.Ticket);
+            return answer(request.Ticket);
+        }
+
+        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
+            Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+    }
+}
