@@ -95,6 +95,25 @@ public static class RelayScenario
             $"relay {Report.Percentiles(relayCpu).P50:0} ms, direct {Report.Percentiles(directCpu).P50:0} ms");
         rows.Add(new($"64 MiB download through the relay (median of {downloadRuns})", $"{relayMbps:N0} MB/s", $"direct {directMbps:N0} MB/s",
             Report.Ratio(relayMbps, directMbps), "≥ 0.6× direct", relayMbps / directMbps >= 0.6));
+        var (relayCpuP50, _) = Report.Percentiles(relayCpu);
+        var (directCpuP50, _) = Report.Percentiles(directCpu);
+        rows.Add(new("CPU per 64 MiB download (all processes)", $"{relayCpuP50:N0} ms", $"direct {directCpuP50:N0} ms",
+            Report.Ratio(relayCpuP50, directCpuP50), "≤ 2× direct", relayCpuP50 <= 2 * directCpuP50));
+
+        // (a') How the relay's cost grows with concurrent downloads (issue 16.6): 1, 4 and 16 at once, alternated with
+        // the same number straight from the dev server.
+        foreach (var concurrent in new[] { 1, 4, 16 })
+        {
+            var cpu = CpuMilliseconds(broker);
+            var directAll = await DownloadManyAsync(http, direct, concurrent);
+            var between = CpuMilliseconds(broker);
+            var relayAll = await DownloadManyAsync(http, relay, concurrent);
+            var relayPer = (CpuMilliseconds(broker) - between) / concurrent;
+            var directPer = (between - cpu) / concurrent;
+            Console.Error.WriteLine($"{concurrent} concurrent: relay {relayAll:0} MB/s ({relayPer:0} ms CPU each), direct {directAll:0} MB/s ({directPer:0} ms CPU each)");
+            rows.Add(new($"{concurrent} concurrent 64 MiB downloads, relay (CPU each)", $"{relayAll:N0} MB/s ({relayPer:N0} ms)",
+                $"direct {directAll:N0} MB/s ({directPer:N0} ms)", Report.Ratio(relayAll, directAll), "—", null));
+        }
 
         // (b) Small GETs, interleaved one by one.
         var directLatency = new List<double>(SmallGets);
@@ -140,6 +159,14 @@ public static class RelayScenario
         var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"{target.Origin}: {(int)response.StatusCode}");
         return elapsed;
+    }
+
+    /// <summary><paramref name="count"/> whole downloads at once; MB/s of all together.</summary>
+    private static async Task<double> DownloadManyAsync(HttpClient http, Target target, int count)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, count).Select(_ => Task.Run(() => DownloadAsync(http, target))));
+        return (double)count * DownloadBytes / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e6;
     }
 
     /// <summary>Reads the whole body and returns MB/s (10^6 bytes).</summary>
