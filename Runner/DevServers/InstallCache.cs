@@ -1,6 +1,9 @@
 // node_modules from earlier successful installs, keyed by everything the install depends on. A new project from the
 // same template has the same package.json, so it gets a copy (a fraction of a second) instead of `npm install`
-// (~11 s warm, minutes cold): that is most of the time between "Create" and a live preview.
+// (~11 s warm, minutes cold): that is most of the time between "Create" and a live preview. Each entry also keeps a
+// spare copy of its node_modules, so a restore is one directory rename (milliseconds) instead of a copy (0.5–5 s of
+// small files); the spare is refilled in the background after it is taken (docs/operations.md, "Install cache").
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -19,7 +22,14 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
     private static readonly string[] Lockfiles = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"];
 
     private const string Modules = "node_modules";
+    /// <summary>A whole copy of the entry's node_modules, ready to be renamed into a project.</summary>
+    private const string Spare = "node_modules.spare";
     private const string Partial = ".partial-";
+
+    /// <summary>Per entry: taking the spare, and deciding to refill it, happen under this lock.</summary>
+    private readonly ConcurrentDictionary<string, object> _locks = new();
+    /// <summary>Per entry: the refill of its spare under way, if any.</summary>
+    private readonly ConcurrentDictionary<string, Task> _refills = new();
 
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
 
@@ -45,7 +55,10 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..32];
     }
 
-    /// <summary>Copies the entry's node_modules (and lockfile) into the project. False when there is no usable entry.</summary>
+    /// <summary>
+    /// Puts the entry's node_modules (and lockfile) into the project: its spare renamed into place when there is one
+    /// (and the spare refilled in the background), else a copy. False when there is no usable entry.
+    /// </summary>
     public bool TryRestore(string key, string projectPath)
     {
         var entry = Path.Combine(Root, key);
@@ -58,8 +71,11 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
         var partial = target + Partial + Guid.NewGuid().ToString("N")[..8];
         try
         {
-            CopyTree(source, partial);
-            Directory.Move(partial, target);
+            if (!TryTakeSpare(key, target))
+            {
+                CopyTree(source, partial);
+                Directory.Move(partial, target);
+            }
             foreach (var lockfile in Lockfiles)
             {
                 var cached = Path.Combine(entry, lockfile);
@@ -70,6 +86,7 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
                 }
             }
             Directory.SetLastWriteTimeUtc(entry, DateTime.UtcNow); // most recently used survives pruning
+            RefillSpare(key);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -77,6 +94,79 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
             _logger.LogWarning(ex, "Could not restore node_modules from the install cache entry {Key}; installing instead", key);
             TryDelete(partial);
             return false;
+        }
+    }
+
+    /// <summary>The refill of the entry's spare under way, or a completed task (tests wait on it).</summary>
+    public Task SpareRefill(string key) => _refills.TryGetValue(key, out var refill) ? refill : Task.CompletedTask;
+
+    /// <summary>Renames the entry's spare to <paramref name="target"/>; false when there is none (or it is on another file system).</summary>
+    private bool TryTakeSpare(string key, string target)
+    {
+        var spare = Path.Combine(Root, key, Spare);
+        lock (_locks.GetOrAdd(key, _ => new object()))
+        {
+            if (!Directory.Exists(spare))
+            {
+                return false;
+            }
+            try
+            {
+                Directory.Move(spare, target);
+                return true;
+            }
+            catch (IOException ex)
+            {
+                // A workspace on another file system than the cache: a rename cannot cross it, so copy (as without a spare).
+                _logger.LogDebug(ex, "The spare of install cache entry {Key} could not be renamed into the project", key);
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Copies the entry's node_modules to its spare in the background, unless a spare is there or on its way.</summary>
+    private void RefillSpare(string key)
+    {
+        var entry = Path.Combine(Root, key);
+        lock (_locks.GetOrAdd(key, _ => new object()))
+        {
+            if (Directory.Exists(Path.Combine(entry, Spare)) || _refills.ContainsKey(key))
+            {
+                return;
+            }
+            _refills[key] = Task.Run(() =>
+            {
+                // Copied beside the entries (Prune skips partial names), so an eviction meanwhile cannot be undone by the copy.
+                var partial = entry + Partial + "spare-" + Guid.NewGuid().ToString("N")[..8];
+                try
+                {
+                    CopyTree(Path.Combine(entry, Modules), partial);
+                    lock (_locks.GetOrAdd(key, _ => new object()))
+                    {
+                        if (!Directory.Exists(Path.Combine(entry, Modules)))
+                        {
+                            TryDelete(partial); // evicted or forgotten meanwhile
+                            return;
+                        }
+                        // Putting the spare in is no use of the entry: keep its time, which pruning goes by.
+                        var used = Directory.GetLastWriteTimeUtc(entry);
+                        Directory.Move(partial, Path.Combine(entry, Spare));
+                        Directory.SetLastWriteTimeUtc(entry, used);
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    _logger.LogDebug(ex, "The spare of install cache entry {Key} was not refilled", key);
+                    TryDelete(partial);
+                }
+                finally
+                {
+                    lock (_locks.GetOrAdd(key, _ => new object()))
+                    {
+                        _refills.TryRemove(key, out _);
+                    }
+                }
+            });
         }
     }
 
@@ -113,11 +203,18 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
             TryDelete(partial);
             return;
         }
+        RefillSpare(key);
         Prune();
     }
 
-    /// <summary>Drops an entry that produced a dev server which would not start, so the next start installs afresh.</summary>
-    public void Forget(string key) => TryDelete(Path.Combine(Root, key));
+    /// <summary>Drops an entry (and its spare) that produced a dev server which would not start, so the next start installs afresh.</summary>
+    public void Forget(string key)
+    {
+        lock (_locks.GetOrAdd(key, _ => new object()))
+        {
+            TryDelete(Path.Combine(Root, key));
+        }
+    }
 
     private void Prune()
     {
@@ -127,7 +224,7 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
             .Skip(Math.Max(1, maxEntries));
         foreach (var stale in entries)
         {
-            TryDelete(stale.FullName);
+            Forget(stale.Name); // with its spare; a refill under way finds the entry gone and leaves nothing
         }
     }
 

@@ -57,6 +57,57 @@ public sealed class DevServerManagerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_dev_script_that_is_one_installed_binary_runs_that_binary_without_npm_in_between()
+    {
+        var project = BinaryProject(dev: "serve-bin --from-script");
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var detected = await _harness.Events.WaitForAsync<PortDetected>(project.ProjectId, timeout: Timeout);
+        var said = await _harness.Events.WaitForAsync<DevServerLog>(project.ProjectId, l => l.Line.StartsWith("ran as", StringComparison.Ordinal), Timeout);
+
+        var starting = _harness.Events.For<DevServerStarting>(project.ProjectId).Single();
+        Assert.Equal($"{Path.Combine(_folder.Path, "node_modules", ".bin", "serve-bin")} --from-script --open --port {detected.Port}", starting.Command);
+        // npm sets npm_lifecycle_event for the script it runs; the binary run by itself has none, and finds .bin on PATH as under npm.
+        Assert.Equal($"ran as - with --from-script --open --port {detected.Port}; bin on PATH: true", said.Line);
+    }
+
+    [Theory]
+    [InlineData("serve-bin --from-script && echo done", null)]
+    [InlineData("serve-bin --from-script", "echo before")]
+    [InlineData("node node_modules/serve-bin/bin.js --from-script", null)]
+    public async Task A_dev_script_with_shell_syntax_a_pre_script_or_no_installed_binary_still_runs_through_npm(string dev, string? predev)
+    {
+        var project = BinaryProject(dev, predev);
+
+        await _harness.Manager.StartAsync(project.ProjectId, null, CancellationToken.None);
+        var starting = await _harness.Events.WaitForAsync<DevServerStarting>(project.ProjectId, timeout: Timeout);
+
+        Assert.StartsWith("npm run dev -- --open --port ", starting.Command);
+    }
+
+    /// <summary>A project whose dev script names an installed binary that prints how it was run, then serves.</summary>
+    private Runner.Core.ProjectLocation BinaryProject(string dev, string? predev = null)
+    {
+        var scripts = predev is null ? $$"""{ "dev": "{{dev}}" }""" : $$"""{ "predev": "{{predev}}", "dev": "{{dev}}" }""";
+        _folder.Write("package.json", $$"""{ "name": "bin-project", "private": true, "scripts": {{scripts}} }""");
+        _folder.Write("node_modules/serve-bin/bin.js", "#!/usr/bin/env node\n" + """
+            const path = require('path');
+            const bin = path.join(process.cwd(), 'node_modules', '.bin');
+            console.log('ran as ' + (process.env.npm_lifecycle_event || '-') + ' with ' + process.argv.slice(2).join(' ')
+              + '; bin on PATH: ' + (process.env.PATH || '').split(path.delimiter).includes(bin));
+            """ + NodeScripts.Server);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Path.Combine(_folder.Path, "node_modules", "serve-bin", "bin.js"),
+                UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        Directory.CreateDirectory(Path.Combine(_folder.Path, "node_modules", ".bin"));
+        File.CreateSymbolicLink(Path.Combine(_folder.Path, "node_modules", ".bin", "serve-bin"), "../serve-bin/bin.js");
+        // As a built-in template's run command and port argument are written (Protocol/Templates/vite-react.json).
+        return _harness.Locator.Add(_folder.Path, "npm run dev -- --open", portArgument: "-- --port {port}");
+    }
+
+    [Fact]
     public async Task The_relay_provider_reports_the_preview_host_of_the_broker()
     {
         await ReplaceHarnessAsync(new DevServerHarness(new RelayPreviewUrlProvider(Options.Create(DevServerHarness.RelayOptions()))));

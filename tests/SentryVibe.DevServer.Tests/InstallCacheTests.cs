@@ -56,15 +56,20 @@ public sealed class InstallCacheTests : IAsyncLifetime
         var first = Project("first");
         await _harness.Manager.StartAsync(first.ProjectId, null, CancellationToken.None);
         await _harness.Events.WaitForAsync<PortDetected>(first.ProjectId, timeout: InstallTimeout);
-        var entry = Assert.Single(Directory.GetDirectories(CacheRoot));
-        File.WriteAllText(Path.Combine(entry, "node_modules", "serve-dep", "bin.js"), "#!/usr/bin/env node\nprocess.exit(3);\n");
+        var entry = Assert.Single(Directory.GetDirectories(CacheRoot), d => !d.Contains(".partial-"));
+        await Wait.UntilAsync(() => Directory.Exists(Path.Combine(entry, "node_modules.spare")), InstallTimeout, "the entry's spare");
+        foreach (var copy in new[] { "node_modules", "node_modules.spare" })
+        {
+            File.WriteAllText(Path.Combine(entry, copy, "serve-dep", "bin.js"), "#!/usr/bin/env node\nprocess.exit(3);\n");
+        }
 
         var second = Project("second");
         await _harness.Manager.StartAsync(second.ProjectId, null, CancellationToken.None);
         var exited = await _harness.Events.WaitForAsync<DevServerExited>(second.ProjectId, timeout: InstallTimeout);
 
         Assert.Equal("crashed", exited.Reason);
-        Assert.Empty(Directory.GetDirectories(CacheRoot));
+        // The restore took the spare and started its refill; that finds the entry gone and leaves nothing either.
+        await Wait.UntilAsync(() => Directory.GetDirectories(CacheRoot).Length == 0, InstallTimeout, "an empty cache");
         Assert.Contains(exited.LastLines, l => l.Contains("installs afresh"));
     }
 
@@ -81,6 +86,93 @@ public sealed class InstallCacheTests : IAsyncLifetime
         Assert.NotEqual(InstallCache.KeyFor(x, "npm install"), InstallCache.KeyFor(x, "npm ci"));
         _folder.Write("y/package-lock.json", "{}");
         Assert.NotEqual(InstallCache.KeyFor(x, "npm install"), InstallCache.KeyFor(y, "npm install"));
+    }
+
+    [Fact]
+    public async Task A_restore_renames_the_entrys_spare_into_place_and_the_spare_is_refilled_after()
+    {
+        var cache = new InstallCache(CacheRoot);
+        var key = await StoreAsync(cache, "source");
+        var spare = Path.Combine(CacheRoot, key, "node_modules.spare");
+        Assert.True(Directory.Exists(spare), "a stored entry gets a spare");
+        // Only the spare has this file: finding it in the project shows the spare was moved there, not copied from the entry.
+        File.WriteAllText(Path.Combine(spare, "marker"), "spare");
+
+        var first = Path.Combine(_folder.Path, "p1");
+        Directory.CreateDirectory(first);
+        Assert.True(cache.TryRestore(key, first));
+
+        Assert.True(File.Exists(Path.Combine(first, "node_modules", "marker")), "the restore renamed the spare");
+        Assert.Equal("module.exports = 1;", File.ReadAllText(Path.Combine(first, "node_modules", "dep", "index.js")));
+        Assert.Equal("../dep/bin.js", new FileInfo(Path.Combine(first, "node_modules", ".bin", "dep")).LinkTarget);
+        await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(File.Exists(Path.Combine(spare, "dep", "index.js")), "the spare is refilled in the background");
+        Assert.False(File.Exists(Path.Combine(spare, "marker")), "the refill copies the entry, not the taken spare");
+
+        var second = Path.Combine(_folder.Path, "p2");
+        Directory.CreateDirectory(second);
+        File.WriteAllText(Path.Combine(spare, "marker"), "refilled");
+        Assert.True(cache.TryRestore(key, second));
+        Assert.Equal("refilled", File.ReadAllText(Path.Combine(second, "node_modules", "marker")));
+    }
+
+    [Fact]
+    public async Task Concurrent_restores_of_one_entry_each_get_a_whole_node_modules_and_one_takes_the_spare()
+    {
+        var cache = new InstallCache(CacheRoot);
+        var key = await StoreAsync(cache, "source");
+        File.WriteAllText(Path.Combine(CacheRoot, key, "node_modules.spare", "marker"), "spare");
+        var projects = Enumerable.Range(0, 6).Select(i => Path.Combine(_folder.Path, $"c{i}")).ToList();
+        projects.ForEach(p => Directory.CreateDirectory(p));
+        using var start = new Barrier(projects.Count);
+
+        var restored = await Task.WhenAll(projects.Select(p => Task.Run(() =>
+        {
+            start.SignalAndWait();
+            return cache.TryRestore(key, p);
+        })));
+        await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.All(restored, Assert.True);
+        Assert.All(projects, p => Assert.Equal("module.exports = 1;", File.ReadAllText(Path.Combine(p, "node_modules", "dep", "index.js"))));
+        Assert.Single(projects, p => File.Exists(Path.Combine(p, "node_modules", "marker")));
+        Assert.Equal(["node_modules", "node_modules.spare", "package-lock.json"],
+            Directory.GetFileSystemEntries(Path.Combine(CacheRoot, key)).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public async Task An_evicted_entry_goes_with_its_spare_and_a_refill_under_way_leaves_nothing_behind()
+    {
+        var cache = new InstallCache(CacheRoot, maxEntries: 1);
+        var old = await StoreAsync(cache, "old");
+        var project = Path.Combine(_folder.Path, "p");
+        Directory.CreateDirectory(project);
+        Assert.True(cache.TryRestore(old, project)); // takes the spare and starts its refill
+        var refill = cache.SpareRefill(old);
+
+        var newer = await StoreAsync(cache, "newer"); // evicts the old entry, perhaps while its refill copies
+        await refill.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal([newer], Directory.GetDirectories(CacheRoot).Select(Path.GetFileName));
+        Assert.Equal(["node_modules", "node_modules.spare", "package-lock.json"],
+            Directory.GetFileSystemEntries(Path.Combine(CacheRoot, newer)).Select(Path.GetFileName).Order());
+        Assert.True(File.Exists(Path.Combine(project, "node_modules", "dep", "index.js")));
+    }
+
+    /// <summary>A made-up install (a module, a .bin link, a lockfile) stored under its key; waits for the entry's spare.</summary>
+    private async Task<string> StoreAsync(InstallCache cache, string name)
+    {
+        _folder.Write($"{name}/package.json", $$"""{ "name": "{{name}}" }""");
+        _folder.Write($"{name}/package-lock.json", "{}");
+        _folder.Write($"{name}/node_modules/dep/index.js", "module.exports = 1;");
+        _folder.Write($"{name}/node_modules/dep/bin.js", "#!/usr/bin/env node\n");
+        Directory.CreateDirectory(Path.Combine(_folder.Path, name, "node_modules", ".bin"));
+        File.CreateSymbolicLink(Path.Combine(_folder.Path, name, "node_modules", ".bin", "dep"), "../dep/bin.js");
+        var project = Path.Combine(_folder.Path, name);
+        var key = InstallCache.KeyFor(project, "npm install");
+        cache.Store(key, project);
+        await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
+        return key;
     }
 
     private Runner.Core.ProjectLocation Project(string name)
