@@ -41,6 +41,8 @@ internal sealed record DevServerPlan(PlannedCommand? Install, CommandLine Run, I
     /// node_modules/.bin first on PATH as npm would put it. Null (npm runs it) for anything else: other package
     /// managers, pre/post scripts, shell syntax in the script, a program that is not an installed binary, Windows.
     /// </summary>
+    private static readonly System.Buffers.SearchValues<char> ShellExpansions = System.Buffers.SearchValues.Create("$*?[]{}~#`");
+
     internal static CommandLine? Direct(string projectPath, CommandLine run)
     {
         if (OperatingSystem.IsWindows() || projectPath.Length == 0 || run.Program != "npm" || run.Environment.Count > 0)
@@ -59,6 +61,10 @@ internal sealed record DevServerPlan(PlannedCommand? Install, CommandLine Run, I
         if (!scripts.TryGetValue(script, out var text) || scripts.ContainsKey("pre" + script) || scripts.ContainsKey("post" + script))
         {
             return null;
+        }
+        if (text.AsSpan().IndexOfAny(ShellExpansions) >= 0)
+        {
+            return null; // $VAR, globs, ~, comments: only a shell gives them their meaning
         }
         CommandLine parsed;
         try

@@ -75,6 +75,8 @@ public sealed class DevServerManagerTests : IAsyncLifetime
     [InlineData("serve-bin --from-script && echo done", null)]
     [InlineData("serve-bin --from-script", "echo before")]
     [InlineData("node node_modules/serve-bin/bin.js --from-script", null)]
+    [InlineData("serve-bin --from-script --host $HOST", null)]
+    [InlineData("serve-bin --from-script --root ~/site", null)]
     public async Task A_dev_script_with_shell_syntax_a_pre_script_or_no_installed_binary_still_runs_through_npm(string dev, string? predev)
     {
         var project = BinaryProject(dev, predev);
