@@ -1,5 +1,5 @@
 // The runner link's transport: JSON-RPC straight on the WebSocket, one message per binary WebSocket message
-// (docs/runner-protocol.md, "Transport"; docs/architecture.md, decision 11).
+// (docs/runner-protocol.md, "Transport"; docs/architecture.md, decisions 4 and 10).
 using System.Buffers;
 using System.Net.WebSockets;
 using Nerdbank.Streams;
