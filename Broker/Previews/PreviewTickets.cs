@@ -96,7 +96,7 @@ public sealed class PreviewTickets
             _owner.Withdraw(Value, _pending);
             if (!_pending.Arrived.TrySetCanceled() && _pending.Arrived.Task.IsCompletedSuccessfully && !_handedOut)
             {
-                _pending.Arrived.Task.Result.Dispose();
+                _ = _pending.Arrived.Task.Result.DisposeAsync(); // sends its close frame without holding this thread
             }
         }
     }
