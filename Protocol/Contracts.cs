@@ -56,7 +56,8 @@ public sealed record HelloReply(
     long CommittedThroughSeq, // highest seq of this runner already committed: the runner may drop its outbox up to it
 
     string? PreviewDomain = null,
-    int HeartbeatSeconds = 5);
+    int HeartbeatSeconds = 5,
+    int PublishCallsPerSecond = LinkProtocol.DefaultPublishCallsPerSecond); // the runner spaces its PublishEvents calls by it
 
 public sealed record Heartbeat(DateTimeOffset SentAt, IReadOnlyList<Guid>? ActiveProjects = null);
 

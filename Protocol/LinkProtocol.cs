@@ -44,6 +44,13 @@ public static class LinkProtocol
 
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// PublishEvents calls a runner may make per second unless the broker's Hello reply says otherwise (the broker's
+    /// <c>Broker:PublishCallsPerSecond</c>; it allows bursts of twice as many). A runner spaces its calls by the
+    /// broker's figure, so events that arrive meanwhile share the next call instead of being refused.
+    /// </summary>
+    public const int DefaultPublishCallsPerSecond = 100;
+
     /// <summary>A runner not heard from for this long is offline.</summary>
     public static readonly TimeSpan OfflineAfter = TimeSpan.FromSeconds(15);
 

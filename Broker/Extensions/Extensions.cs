@@ -27,6 +27,7 @@ public static class Extensions
         builder.Services.AddSingleton<RunnerStore>();
         builder.Services.AddSingleton<CommandStore>();
         builder.Services.AddSingleton<EventIntake>();
+        builder.Services.AddSingleton<LinkMetrics>();
         builder.Services.AddSingleton<LinkServices>();
         builder.Services.AddSingleton<SentryVibe.Broker.Previews.PreviewTickets>();
         builder.Services.AddHostedService<CommandDispatcher>();

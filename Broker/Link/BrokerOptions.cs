@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using SentryVibe.Protocol;
 
 namespace SentryVibe.Broker.Link;
 
@@ -29,8 +30,11 @@ public sealed class BrokerOptions
 
     public int MaxEventsPerBatch { get; set; } = 1000;
 
-    /// <summary>PublishEvents calls a runner may make per second (token bucket, burst twice as big).</summary>
-    public int PublishCallsPerSecond { get; set; } = 100;
+    /// <summary>
+    /// PublishEvents calls a runner may make per second (token bucket, burst twice as big). Told to the runner in its
+    /// Hello reply, which spaces its calls by it; only a runner that ignores it is refused.
+    /// </summary>
+    public int PublishCallsPerSecond { get; set; } = LinkProtocol.DefaultPublishCallsPerSecond;
 
     /// <summary>Heartbeat calls a runner may make per second (burst 10).</summary>
     public int HeartbeatsPerSecond { get; set; } = 2;

@@ -20,6 +20,7 @@ internal sealed class BrokerService : IBrokerService, IDisposable
     private readonly ILogger _logger;
     private readonly TokenBucketRateLimiter _publishLimiter;
     private readonly TokenBucketRateLimiter _heartbeatLimiter;
+    private readonly int _publishCallsPerSecond;
     private long _committedSeq;
 
     public BrokerService(RunnerConnection connection, LinkServices services, string previewScheme)
@@ -29,7 +30,8 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         _previewScheme = previewScheme;
         _logger = services.Loggers.CreateLogger<RunnerConnection>();
         var options = services.Options;
-        _publishLimiter = Bucket(options.PublishCallsPerSecond, options.PublishCallsPerSecond * 2);
+        _publishCallsPerSecond = Math.Max(1, options.PublishCallsPerSecond);
+        _publishLimiter = Bucket(_publishCallsPerSecond, _publishCallsPerSecond * 2);
         _heartbeatLimiter = Bucket(options.HeartbeatsPerSecond, 10);
     }
 
@@ -91,7 +93,7 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         _connection.Accept(hello.RunnerId, connectedAt);
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
-            (int)LinkProtocol.HeartbeatInterval.TotalSeconds);
+            (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond);
     }
 
     public async Task<EventAck> PublishEventsAsync(EventBatch batch, CancellationToken cancellationToken)
@@ -99,7 +101,11 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         var runnerId = RequireHello();
         _connection.Heard();
         using var lease = _publishLimiter.AttemptAcquire();
-        if (!lease.IsAcquired) throw Error(LinkErrorCodes.RateLimited, "Too many PublishEvents calls; slow down and retry.");
+        if (!lease.IsAcquired)
+        {
+            _services.Metrics.RateLimited();
+            throw Error(LinkErrorCodes.RateLimited, $"Too many PublishEvents calls (at most {_publishCallsPerSecond} a second); slow down and retry.");
+        }
         if (batch?.Events is null) throw Error(LinkErrorCodes.InvalidRequest, "PublishEvents needs a batch of events.");
         if (batch.Events.Count > _services.Options.MaxEventsPerBatch)
         {
@@ -143,7 +149,11 @@ internal sealed class BrokerService : IBrokerService, IDisposable
     {
         RequireHello();
         using var lease = _heartbeatLimiter.AttemptAcquire();
-        if (!lease.IsAcquired) throw Error(LinkErrorCodes.RateLimited, "Too many heartbeats.");
+        if (!lease.IsAcquired)
+        {
+            _services.Metrics.RateLimited();
+            throw Error(LinkErrorCodes.RateLimited, "Too many heartbeats.");
+        }
         _connection.Heard();
         return Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
     }

@@ -13,6 +13,7 @@ public sealed class LinkServices(
     RunnerAuthenticator authenticator,
     SentryVibe.Broker.Previews.PreviewTickets previewTickets,
     IOptionsMonitor<BrokerOptions> options,
+    LinkMetrics metrics,
     ILoggerFactory loggers)
 {
     public static readonly ActivitySource ActivitySource = new("SentryVibe.Broker");
@@ -25,5 +26,6 @@ public sealed class LinkServices(
     public RunnerAuthenticator Authenticator => authenticator;
     public SentryVibe.Broker.Previews.PreviewTickets PreviewTickets => previewTickets;
     public BrokerOptions Options => options.CurrentValue;
+    public LinkMetrics Metrics => metrics;
     public ILoggerFactory Loggers => loggers;
 }

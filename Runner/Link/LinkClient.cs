@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
 using System.Reflection;
@@ -157,7 +158,7 @@ public sealed class LinkClient(
 
         var loops = new[]
         {
-            SendEventsAsync(broker, ct),
+            SendEventsAsync(broker, TimeSpan.FromSeconds(1.0 / Math.Max(1, reply.PublishCallsPerSecond)), ct),
             HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
             SendResultsAsync(broker, ct),
         };
@@ -184,12 +185,22 @@ public sealed class LinkClient(
         }
     }
 
-    private async Task SendEventsAsync(IBrokerService broker, CancellationToken ct)
+    /// <param name="spacing">
+    /// The least time from one PublishEvents call to the next, by the rate the broker's Hello reply states. A call waits
+    /// out what is left of it and takes along every event that arrived meanwhile: a build log of hundreds of lines a
+    /// second goes in a hundred calls a second at most, each a little bigger, and is never refused for its rate (which
+    /// would cost a retry backoff of half a second or more).
+    /// </param>
+    private async Task SendEventsAsync(IBrokerService broker, TimeSpan spacing, CancellationToken ct)
     {
         var failures = 0;
+        var lastCall = 0L;
         while (!ct.IsCancellationRequested)
         {
             await outbox.WaitForPendingAsync(ct);
+            var early = spacing - Stopwatch.GetElapsedTime(lastCall);
+            if (early > TimeSpan.Zero) await Task.Delay(early, ct);
+            lastCall = Stopwatch.GetTimestamp();
             var batch = outbox.PeekBatch(BatchSize);
             if (batch.Count == 0) continue;
             try
