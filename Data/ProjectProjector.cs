@@ -10,6 +10,14 @@ public static class ProjectProjector
 {
     public const int KeptLogLines = 30;
 
+    /// <summary>
+    /// The events <see cref="Apply"/> folds into nothing but the cursor (<c>LastEventId</c>, <c>UpdatedAt</c>): the
+    /// hot ones (logs, agent text, tool calls). An explicit allowlist, not "whatever the switch lacks", so a new event
+    /// type is projected field by field until someone decides otherwise. Intake folds a batch's run of these into one
+    /// set-based UPDATE per batch instead of loading and saving the row (docs/architecture.md, "Events are an append-only log").
+    /// </summary>
+    public static bool MovesOnlyCursor(ProjectEvent e) => e is BuildLog or AgentMessage or ToolUse or UserMessage or CheckpointCreated;
+
     public static void Apply(Project project, ProjectEvent e, long eventId, DateTimeOffset at)
     {
         project.LastEventId = Math.Max(project.LastEventId, eventId);

@@ -11,9 +11,9 @@ namespace SentryVibe.Broker.Link;
 
 /// <summary>
 /// Appends a runner's event batch to the log idempotently on (runner, seq), folds the newly inserted ones into their
-/// project rows and checkpoints in the same transaction, then wakes readers with one NOTIFY per project.
+/// project rows and checkpoints in the same transaction, and wakes readers with one NOTIFY per project, delivered at commit.
 /// </summary>
-public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource dataSource, BrokerIdentity identity, ILogger<EventIntake> logger)
+public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity identity, ILogger<EventIntake> logger)
 {
     private const string InsertSql = """
         INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
@@ -29,6 +29,14 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
         VALUES (@id, @project, @message, @turn, @created)
         ON CONFLICT ("ProjectId", "Id") DO UPDATE SET "Message" = EXCLUDED."Message", "Turn" = EXCLUDED."Turn", "CreatedAt" = EXCLUDED."CreatedAt"
         """;
+
+    // One statement for every project of the batch whose new events only move the cursor.
+    private const string CursorSql = """
+        UPDATE projects AS p SET "LastEventId" = GREATEST(p."LastEventId", x.last), "UpdatedAt" = x.at
+        FROM unnest(@ids, @lasts, @ats) AS x(id, last, at) WHERE p."Id" = x.id
+        """;
+
+    private static readonly string NotifySql = $"SELECT pg_notify('{SentryVibeDb.EventsChannel}', m) FROM unnest(@messages) AS m";
 
     private const string CommittedSql = """
         UPDATE runners SET "CommittedSeq" = GREATEST("CommittedSeq", @max) WHERE "Id" = @runner RETURNING "CommittedSeq"
@@ -72,7 +80,7 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
         var strategy = db.Database.CreateExecutionStrategy();
-        var (committed, refused, notifications) = await strategy.ExecuteAsync(async ct =>
+        var (committed, refused) = await strategy.ExecuteAsync(async ct =>
         {
             db.ChangeTracker.Clear();
             await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -136,47 +144,83 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
                 while (await reader.ReadAsync(ct)) inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
             }
 
-            // Only rows inserted now are projected: a replayed batch must not apply twice.
+            // Only rows inserted now are projected: a replayed batch must not apply twice. Per project: when every new
+            // event only moves the cursor (ProjectProjector.MovesOnlyCursor) the row gets one set-based UPDATE with the
+            // batch's last id and time; otherwise the row is loaded and every event folded in id order, as before.
             var notify = new Dictionary<Guid, long>();
-            var projectIds = new HashSet<Guid>();
+            var hot = new Dictionary<Guid, (long Id, DateTimeOffset At)>();
+            var cold = new HashSet<Guid>();
+            var checkpoints = new List<(Guid Project, CheckpointCreated Checkpoint)>();
+            inserted.Sort();
             foreach (var (id, seq) in inserted)
             {
-                if (bySeq[seq].ProjectId is { } p)
-                {
-                    projectIds.Add(p);
-                    notify[p] = Math.Max(notify.GetValueOrDefault(p), id);
-                }
+                var e = bySeq[seq];
+                if (e.ProjectId is not { } p) continue;
+                notify[p] = id; // ids ascend
+                if (e.Body is CheckpointCreated checkpoint) checkpoints.Add((p, checkpoint));
+                if (!ProjectProjector.MovesOnlyCursor(e.Body)) cold.Add(p);
+                else hot[p] = (id, e.Timestamp);
             }
 
-            if (projectIds.Count > 0)
+            if (cold.Count > 0)
             {
-                var rows = await db.Projects.Where(p => projectIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
-                foreach (var (id, seq) in inserted.OrderBy(x => x.Id))
+                var rows = await db.Projects.Where(p => cold.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
+                foreach (var (id, seq) in inserted)
                 {
                     var e = bySeq[seq];
-                    if (e.ProjectId is not { } projectId) continue;
-                    if (rows.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
-                    if (e.Body is CheckpointCreated checkpoint)
-                    {
-                        await using var upsert = new NpgsqlCommand(CheckpointSql, connection, transaction);
-                        upsert.Parameters.AddWithValue("id", checkpoint.CheckpointId);
-                        upsert.Parameters.AddWithValue("project", projectId);
-                        upsert.Parameters.AddWithValue("message", checkpoint.Message);
-                        upsert.Parameters.Add(new NpgsqlParameter("turn", NpgsqlDbType.Integer) { Value = (object?)checkpoint.Turn ?? DBNull.Value });
-                        upsert.Parameters.AddWithValue("created", checkpoint.CreatedAt.ToUniversalTime());
-                        await upsert.ExecuteNonQueryAsync(ct);
-                    }
+                    if (e.ProjectId is { } projectId && rows.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
                 }
                 await db.SaveChangesAsync(ct);
             }
+            foreach (var p in cold) hot.Remove(p);
 
-            await using var committedCommand = new NpgsqlCommand(CommittedSql, connection, transaction);
+            // The tail of the transaction is one round trip: the committed seq, the hot projects' cursors, the
+            // checkpoints and the readers' wake-up. NOTIFY inside the transaction is delivered only at its commit, so a
+            // woken reader finds the rows; a rolled-back batch wakes nobody.
+            using var tail = new NpgsqlBatch(connection, transaction);
+            var committedCommand = new NpgsqlBatchCommand(CommittedSql);
             committedCommand.Parameters.AddWithValue("runner", runnerId);
             committedCommand.Parameters.AddWithValue("max", maxSeq);
-            var committedSeq = await committedCommand.ExecuteScalarAsync(ct) as long? ?? maxSeq;
+            tail.BatchCommands.Add(committedCommand);
+            if (hot.Count > 0)
+            {
+                var cursor = new NpgsqlBatchCommand(CursorSql);
+                cursor.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = hot.Keys.ToArray() });
+                cursor.Parameters.Add(new NpgsqlParameter("lasts", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = hot.Values.Select(v => v.Id).ToArray() });
+                cursor.Parameters.Add(new NpgsqlParameter("ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz)
+                {
+                    Value = hot.Values.Select(v => v.At.ToUniversalTime()).ToArray(),
+                });
+                tail.BatchCommands.Add(cursor);
+            }
+            foreach (var (projectId, checkpoint) in checkpoints)
+            {
+                var upsert = new NpgsqlBatchCommand(CheckpointSql);
+                upsert.Parameters.AddWithValue("id", checkpoint.CheckpointId);
+                upsert.Parameters.AddWithValue("project", projectId);
+                upsert.Parameters.AddWithValue("message", checkpoint.Message);
+                upsert.Parameters.Add(new NpgsqlParameter("turn", NpgsqlDbType.Integer) { Value = (object?)checkpoint.Turn ?? DBNull.Value });
+                upsert.Parameters.AddWithValue("created", checkpoint.CreatedAt.ToUniversalTime());
+                tail.BatchCommands.Add(upsert);
+            }
+            if (notify.Count > 0)
+            {
+                var wake = new NpgsqlBatchCommand(NotifySql);
+                wake.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text)
+                {
+                    Value = notify.Select(kv => EventNotification.Format(kv.Key, kv.Value)).ToArray(),
+                });
+                tail.BatchCommands.Add(wake);
+            }
+            long committedSeq;
+            await using (var results = await tail.ExecuteReaderAsync(ct))
+            {
+                committedSeq = await results.ReadAsync(ct) ? results.GetInt64(0) : maxSeq;
+                while (await results.NextResultAsync(ct)) { } // surfaces an error of any later command
+            }
 
             await tx.CommitAsync(ct);
-            return (committedSeq, (IReadOnlyList<RefusedEvent>?)refusals, notify);
+            return (committedSeq, (IReadOnlyList<RefusedEvent>?)refusals);
         }, cancellationToken);
 
         if (refused is { Count: > 0 })
@@ -185,10 +229,6 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
                 refused.Count, count, runnerId, refused[0].Seq, refused[0].Reason);
         }
 
-        if (notifications.Count > 0)
-        {
-            await NotifyAsync(notifications, cancellationToken);
-        }
         return (committed, refused);
     }
 
@@ -210,24 +250,5 @@ public sealed class EventIntake(IServiceScopeFactory scopes, NpgsqlDataSource da
         return PreviewUrls.IsAcceptable(port.PreviewUrl, previewDomain)
             ? (e, null)
             : (null, "The preview URL is not an http(s) address of loopback, a Cloudflare quick tunnel or this broker's preview domain.");
-    }
-
-    // After the commit, never before: a reader woken by the notification must find the rows. A lost notification
-    // only delays readers (they also catch up on reconnect), it never loses events.
-    private async Task NotifyAsync(Dictionary<Guid, long> latestByProject, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await using var command = dataSource.CreateCommand($"SELECT pg_notify('{SentryVibeDb.EventsChannel}', m) FROM unnest(@messages) AS m");
-            command.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text)
-            {
-                Value = latestByProject.Select(kv => EventNotification.Format(kv.Key, kv.Value)).ToArray(),
-            });
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }
-        catch (NpgsqlException e)
-        {
-            logger.LogWarning(e, "Could not notify readers of {Count} projects' new events", latestByProject.Count);
-        }
     }
 }

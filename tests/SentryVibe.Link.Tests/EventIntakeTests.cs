@@ -43,6 +43,44 @@ public sealed class EventIntakeTests(BrokerEnvironment environment, ITestOutputH
     }
 
     [Fact]
+    public async Task A_batch_folds_per_project_the_cursor_of_log_only_projects_and_every_event_of_the_others()
+    {
+        var (quiet, busy) = (Guid.NewGuid(), Guid.NewGuid());
+        foreach (var project in new[] { quiet, busy })
+        {
+            await Database.ExecuteAsync(_db, """
+                INSERT INTO projects ("Id", "Slug", "Name", "Prompt", "Status", "TemplateId", "Agent", "Todos", "DevServer", "PreviewId", "CostUsd", "Turns", "CreatedAt", "UpdatedAt", "LastEventId", "RunnerId")
+                VALUES (@id, @slug, 'Todo', 'Create a todo app', 'building', 'vite-react', 'none', '[]', '{}', @preview, 0, 0, now(), now(), 0, 'fold-intake')
+                """, ("id", project), ("slug", "fold-" + project.ToString("N")[..8]), ("preview", project.ToString("N")));
+        }
+        await using var link = await RawLink.ConnectAsync(environment.Broker.LinkUri);
+        await link.HelloAsync("fold-intake");
+        var start = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        var batch = new EventBatch(
+        [
+            new RunnerEvent(1, quiet, start, new BuildLog("installing")),
+            new RunnerEvent(2, busy, start.AddSeconds(1), new BuildLog("installing")),
+            new RunnerEvent(3, busy, start.AddSeconds(2), new BuildFailed("npm install failed")),
+            new RunnerEvent(4, quiet, start.AddSeconds(3), new AgentMessage("Writing App.tsx")),
+            new RunnerEvent(5, quiet, start.AddSeconds(4), new CheckpointCreated("c0ffee", "Turn 1", start, 1)),
+            new RunnerEvent(6, busy, start.AddSeconds(5), new BuildLog("giving up")),
+        ]);
+
+        await link.Broker.PublishEventsAsync(batch, CancellationToken.None);
+        await link.Broker.PublishEventsAsync(batch, CancellationToken.None); // a replay moves nothing
+
+        foreach (var (project, status, last) in new[] { (quiet, ProjectStatuses.Building, start.AddSeconds(4)), (busy, ProjectStatuses.Failed, start.AddSeconds(5)) })
+        {
+            var newest = await Database.ScalarAsync<long>(_db, """SELECT max("Id") FROM events WHERE "ProjectId" = @id""", ("id", project));
+            Assert.Equal(newest, await Database.ScalarAsync<long>(_db, """SELECT "LastEventId" FROM projects WHERE "Id" = @id""", ("id", project)));
+            Assert.Equal(last.UtcDateTime, await Database.ScalarAsync<DateTime>(_db, """SELECT "UpdatedAt" FROM projects WHERE "Id" = @id""", ("id", project)));
+            Assert.Equal(status, await Database.ScalarAsync<string>(_db, """SELECT "Status" FROM projects WHERE "Id" = @id""", ("id", project)));
+        }
+        Assert.Equal("npm install failed", await Database.ScalarAsync<string>(_db, """SELECT "StatusReason" FROM projects WHERE "Id" = @id""", ("id", busy)));
+        Assert.Equal("Turn 1", await Database.ScalarAsync<string>(_db, """SELECT "Message" FROM checkpoints WHERE "ProjectId" = @id""", ("id", quiet)));
+    }
+
+    [Fact]
     public async Task Hello_reports_what_is_already_committed_so_the_runner_resends_only_the_rest()
     {
         await using var link = await RawLink.ConnectAsync(environment.Broker.LinkUri);
