@@ -82,7 +82,9 @@ public static class LinkScenario
             rows.Add(new($"Broker RSS with {idleRunners:N0} idle runners", $"{rss:0} MB ({perLinkKb:0} KB per link)", $"no runners {baselineRss:0} MB",
                 Report.Ratio(rss, baselineRss), "≤ 150 MB, ≤ 50 KB per link", rss <= 150 && perLinkKb <= 50));
 
+            // The queueing side alone (Web's part: INSERT + NOTIFY committed) is in the round trip; it is shown beside it.
             var latencies = new List<double>();
+            var queued = new List<double>();
             for (var i = 0; i < 300; i++)
             {
                 var target = idle[Random.Shared.Next(idle.Count)];
@@ -90,14 +92,17 @@ public static class LinkScenario
                 var arrived = target.Expect(id);
                 var start = Stopwatch.GetTimestamp();
                 await QueueCommandAsync(db, target.RunnerId, id);
+                queued.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 await arrived.WaitAsync(TimeSpan.FromSeconds(10));
                 latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
             var (c50, c99) = Report.Percentiles(latencies);
+            var (q50, q99) = Report.Percentiles(queued);
             var (e50, e99) = Report.Percentiles(echo);
-            Console.Error.WriteLine($"command: p50 {c50:0.0} ms p99 {c99:0.0} ms");
+            Console.Error.WriteLine($"command: p50 {c50:0.0} ms p99 {c99:0.0} ms (INSERT+NOTIFY alone p50 {q50:0.0} ms p99 {q99:0.0} ms)");
             rows.Add(new($"Command round-trip among {idleRunners:N0} idle runners (INSERT+NOTIFY → runner)", $"p50 {c50:0.0} ms, p99 {c99:0.0} ms",
-                $"raw WebSocket echo p50 {e50:0.00} ms, p99 {e99:0.00} ms", $"p99 {Report.Ratio(c99, e99)}", "p99 ≤ 20 ms", c99 <= 20));
+                $"raw WebSocket echo p50 {e50:0.00} ms, p99 {e99:0.00} ms; the INSERT+NOTIFY alone p50 {q50:0.0} ms, p99 {q99:0.0} ms",
+                $"p99 {Report.Ratio(c99, e99)}", "p99 ≤ 10 ms (issue 16.2)", c99 <= 10));
         }
         finally
         {
