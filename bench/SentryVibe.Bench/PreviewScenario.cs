@@ -354,6 +354,8 @@ public static class PreviewScenario
         {
             page.RequestFinished += (_, r) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"    {since.ElapsedMilliseconds,6} ms done {r.Method} {r.Url} (started {r.Timing.StartTime:0}, response at +{r.Timing.ResponseEnd:0} ms)"));
+            page.Response += (_, r) => { if (r.Status >= 400) Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms {r.Status} {r.Url}"); };
+            page.RequestFailed += (_, r) => Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms failed {r.Url}: {r.Failure}");
         }
         for (var i = 0; i < runs; i++)
         {
