@@ -102,7 +102,7 @@ public static class PreviewScenario
             rows.Add(new($"Warm time to preview, vite-react, agent none (N={runs})",
                 string.Create(CultureInfo.InvariantCulture, $"p50 {p50:0.00} s, max {times.Max():0.00} s"),
                 string.Create(CultureInfo.InvariantCulture, $"vite alone, node_modules present: p50 {b50:0.00} s, max {baselines.Max():0.00} s"),
-                $"p50 {Report.Ratio(p50, b50)}", "≤ 5 s", times.Max() <= 5));
+                $"p50 {Report.Ratio(p50, b50)}", "p50 ≤ 2.5 s and ≤ 1.7× (issue 16.5)", p50 <= 2.5 && p50 <= 1.7 * b50));
             var (r50, _) = Report.Percentiles(restarts);
             rows.Add(new($"Restart of a stopped vite-react project, start → first 200 through the relay (N={runs})",
                 string.Create(CultureInfo.InvariantCulture, $"p50 {r50:0.00} s, max {restarts.Max():0.00} s"),
@@ -369,10 +369,26 @@ public static class PreviewScenario
             since.Restart();
             await start.ClickAsync();
             var clicked = clock.Elapsed;
-            await page.Locator("iframe.preview-frame").WaitForAsync();
-            var framed = clock.Elapsed;
-            await page.FrameLocator("iframe.preview-frame").GetByText("Your app is").WaitForAsync();
-            var rendered = clock.Elapsed;
+            TimeSpan framed, rendered;
+            try
+            {
+                await page.Locator("iframe.preview-frame").WaitForAsync();
+                framed = clock.Elapsed;
+                await page.FrameLocator("iframe.preview-frame").GetByText("Your app is").WaitForAsync();
+                rendered = clock.Elapsed;
+            }
+            catch (TimeoutException)
+            {
+                // What the panel showed and what the project said, so a restart that never renders can be told apart.
+                Console.Error.WriteLine($"browser restart #{i + 1} timed out; the panel: "
+                    + await page.Locator("section.preview").InnerTextAsync(new() { Timeout = 5_000 }));
+                Console.Error.WriteLine("the project: " + await api.GetStringAsync($"/api/projects/{id}"));
+                foreach (var e in (await api.GetFromJsonAsync<JsonElement>($"/api/projects/{id}/events?after={before}&limit=1000")).EnumerateArray())
+                {
+                    Console.Error.WriteLine("  event " + e.ToString());
+                }
+                throw;
+            }
             var detected = (await api.GetFromJsonAsync<JsonElement>($"/api/projects/{id}/events?after={before}&limit=1000")).EnumerateArray()
                 .Where(e => e.GetProperty("type").GetString() == "port-detected")
                 .Select(e => (e.GetProperty("timestamp").GetDateTimeOffset() - clickedAt).TotalMilliseconds).DefaultIfEmpty(double.NaN).First();
