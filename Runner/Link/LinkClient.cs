@@ -200,9 +200,9 @@ public sealed class LinkClient(
             await outbox.WaitForPendingAsync(ct);
             var early = spacing - Stopwatch.GetElapsedTime(lastCall);
             if (early > TimeSpan.Zero) await Task.Delay(early, ct);
-            lastCall = Stopwatch.GetTimestamp();
             var batch = outbox.PeekBatch(BatchSize);
             if (batch.Count == 0) continue;
+            lastCall = Stopwatch.GetTimestamp();
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
