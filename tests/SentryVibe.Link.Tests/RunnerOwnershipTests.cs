@@ -76,7 +76,9 @@ public sealed class RunnerOwnershipTests(BrokerEnvironment environment) : IClass
         {
             await link.HelloAsync(carols);
         }
-        var before = await RowAsync(carols);
+        // The broker marks a closed link's runner offline on its own time; compare against the settled row.
+        var before = await Eventually.WaitAsync(async () => await RowAsync(carols) is { Status: RunnerStatuses.Offline } row ? row : null,
+            Wait, "the broker to mark Carol's closed runner offline");
 
         await using var secret = await RawLink.ConnectAsync(_broker.LinkUri);
         var error = await Assert.ThrowsAsync<RemoteInvocationException>(() => secret.HelloAsync(carols));
