@@ -64,13 +64,22 @@ public sealed class RunnerStore(NpgsqlDataSource db, BrokerIdentity identity)
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>Refreshes LastSeenAt (and online) of the runners this replica hears from: one statement for all of them.</summary>
+    /// <summary>
+    /// Refreshes LastSeenAt (and online) of the runners this replica hears from: one statement for all of them. The ids
+    /// were gathered over a heartbeat interval, so a runner whose link closed since then is in them; its teardown marked
+    /// it offline with a fresh LastSeenAt, and that row is left alone (refreshing it showed a stopped runner online until
+    /// the sweeper came, ~20 s). A row the sweeper marked offline has an old LastSeenAt and is brought back online.
+    /// </summary>
     public async Task TouchAsync(IReadOnlyList<string> runnerIds, CancellationToken cancellationToken)
     {
         if (runnerIds.Count == 0) return;
-        await using var command = db.CreateCommand(
-            """UPDATE runners SET "LastSeenAt" = now(), "Status" = @online WHERE "Id" = ANY(@ids) AND "BrokerId" = @broker""");
+        await using var command = db.CreateCommand("""
+            UPDATE runners SET "LastSeenAt" = now(), "Status" = @online
+            WHERE "Id" = ANY(@ids) AND "BrokerId" = @broker AND NOT ("Status" = @offline AND "LastSeenAt" > now() - @closedWithin)
+            """);
         command.Parameters.AddWithValue("online", RunnerStatuses.Online);
+        command.Parameters.AddWithValue("offline", RunnerStatuses.Offline);
+        command.Parameters.AddWithValue("closedWithin", LinkProtocol.HeartbeatInterval * 2);
         command.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = runnerIds.ToArray() });
         command.Parameters.AddWithValue("broker", identity.Id);
         await command.ExecuteNonQueryAsync(cancellationToken);

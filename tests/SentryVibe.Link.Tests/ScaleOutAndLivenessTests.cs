@@ -141,6 +141,7 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
 [Collection(LinkCollection.Name)]
 public sealed class LivenessTests(BrokerEnvironment environment) : IClassFixture<BrokerEnvironment>
 {
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
     private readonly string _db = environment.Db;
 
     [Fact]
@@ -163,6 +164,45 @@ public sealed class LivenessTests(BrokerEnvironment environment) : IClassFixture
             """);
 
         await Eventually.WaitAsync(async () => await Database.RunnerStatusAsync(_db, "orphan") == RunnerStatuses.Offline, LinkProtocol.OfflineAfter, "the sweeper");
+    }
+
+    [Fact]
+    public async Task Runners_that_closed_their_links_stay_offline_through_the_next_liveness_refresh()
+    {
+        // The liveness pass collects the links it pinged over one heartbeat interval and refreshes them at its end; a
+        // runner that closed in between was marked offline at once and must not be refreshed back to online.
+        await using var witness = await RawLink.ConnectAsync(environment.Broker.LinkUri);
+        await witness.HelloAsync("witness");
+        var ids = Enumerable.Range(0, 10).Select(i => $"leaver-{i}-{Guid.NewGuid():N}"[..16]).ToList();
+        var links = new List<RawLink>();
+        foreach (var id in ids)
+        {
+            var link = await RawLink.ConnectAsync(environment.Broker.LinkUri);
+            await link.HelloAsync(id);
+            links.Add(link);
+        }
+        await NextRefreshAsync();
+        // Close in the middle of a pass, after some of the links' slices were pinged (the delay picks that moment; it
+        // waits for nothing).
+        await Task.Delay(LinkProtocol.HeartbeatInterval / 2);
+        foreach (var link in links) await link.DisposeAsync();
+        foreach (var id in ids)
+        {
+            await Eventually.WaitAsync(async () => await Database.RunnerStatusAsync(_db, id) == RunnerStatuses.Offline, Wait, $"{id} to be marked offline");
+        }
+
+        await NextRefreshAsync();
+
+        foreach (var id in ids) Assert.Equal((id, RunnerStatuses.Offline), (id, await Database.RunnerStatusAsync(_db, id)));
+        Assert.Equal(RunnerStatuses.Online, await Database.RunnerStatusAsync(_db, "witness"));
+    }
+
+    /// <summary>Waits for the liveness pass to refresh LastSeenAt of the held "witness" runner once more.</summary>
+    private async Task NextRefreshAsync()
+    {
+        var seen = await Database.ScalarAsync<DateTime>(_db, """SELECT "LastSeenAt" FROM runners WHERE "Id" = 'witness'""");
+        await Eventually.WaitAsync(async () => await Database.ScalarAsync<DateTime>(_db, """SELECT "LastSeenAt" FROM runners WHERE "Id" = 'witness'""") > seen,
+            Wait, "the next liveness refresh");
     }
 
     [Fact]
