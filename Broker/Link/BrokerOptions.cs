@@ -43,12 +43,12 @@ public sealed class BrokerOptions
     public int PreviewTargetCacheSize { get; set; } = 4096;
 
     /// <summary>
-    /// Preview connections (mux channels) open at once for one preview. A page load takes about 7 (a browser opens at
+    /// Preview connections (a runner socket each) open at once for one preview. A page load takes about 7 (a browser opens at
     /// most 6 HTTP/1.1 connections per host, plus the HMR WebSocket); the rest is room for several tabs.
     /// </summary>
     public int MaxPreviewChannelsPerPreview { get; set; } = 64;
 
-    /// <summary>Preview connections (mux channels) open at once over one runner's link, all its previews together.</summary>
+    /// <summary>Preview connections (a runner socket each) open at once to one runner, all its previews together.</summary>
     public int MaxPreviewChannelsPerRunner { get; set; } = 256;
 
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);

@@ -18,6 +18,6 @@ public sealed class PreviewMetrics
         meter.CreateObservableCounter("sentryvibe.preview.lookups", () => targets.Lookups, "{query}",
             "Preview lookups that reached the database (labels not shaped like a preview id never do).");
         meter.CreateObservableUpDownCounter("sentryvibe.preview.channels.open", () => relay.OpenChannels, "{channel}",
-            "Preview connections (mux channels) open through this replica.");
+            "Preview connections (a runner socket each) open through this replica.");
     }
 }

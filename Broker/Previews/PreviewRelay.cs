@@ -10,8 +10,9 @@ namespace SentryVibe.Broker.Previews;
 
 /// <summary>
 /// The default preview provider (docs/architecture.md, decision 5): <c>&lt;preview-id&gt;.&lt;preview-domain&gt;</c> is forwarded with
-/// YARP over a new multiplexed channel of the runner's link, to that project's dev server and nothing else. When the
-/// app cannot be shown, a small page says why (runner offline, dev server starting, crashed, stopped).
+/// YARP over a WebSocket the runner dials for each connection (docs/runner-protocol.md, "Preview relay"), to that
+/// project's dev server and nothing else. When the app cannot be shown, a small page says why (runner offline, dev
+/// server starting, crashed, stopped).
 /// </summary>
 public sealed class PreviewRelay
 {
@@ -48,7 +49,7 @@ public sealed class PreviewRelay
             ActivityHeadersPropagator = null,
             ConnectTimeout = TimeSpan.FromSeconds(15),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
-            // Each pooled "connection" is a mux channel that the runner pipes to the dev server's port.
+            // Each pooled "connection" is a socket the runner dials with a ticket and pipes to the dev server's port.
             ConnectCallback = OpenChannelAsync,
         });
         _toReplica = new HttpMessageInvoker(new SocketsHttpHandler
@@ -159,7 +160,7 @@ public sealed class PreviewRelay
     }
 
     /// <summary>
-    /// Each new pooled connection of the forwarder is one mux channel, counted against the caps of its preview and of its
+    /// Each new pooled connection of the forwarder is one runner socket, counted against the caps of its preview and of its
     /// runner until it closes; over a cap the request fails with <see cref="PreviewChannelLimitException"/> (503).
     /// </summary>
     private async ValueTask<Stream> OpenChannelAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
