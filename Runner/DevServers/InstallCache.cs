@@ -138,34 +138,41 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
             {
                 // Copied beside the entries (Prune skips partial names), so an eviction meanwhile cannot be undone by the copy.
                 var partial = entry + Partial + "spare-" + Guid.NewGuid().ToString("N")[..8];
+                var copied = false;
                 try
                 {
                     CopyTree(Path.Combine(entry, Modules), partial);
-                    lock (_locks.GetOrAdd(key, _ => new object()))
-                    {
-                        if (!Directory.Exists(Path.Combine(entry, Modules)))
-                        {
-                            TryDelete(partial); // evicted or forgotten meanwhile
-                            return;
-                        }
-                        // Putting the spare in is no use of the entry: keep its time, which pruning goes by.
-                        var used = Directory.GetLastWriteTimeUtc(entry);
-                        Directory.Move(partial, Path.Combine(entry, Spare));
-                        Directory.SetLastWriteTimeUtc(entry, used);
-                    }
+                    copied = true;
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    _logger.LogDebug(ex, "The spare of install cache entry {Key} was not refilled", key);
-                    TryDelete(partial);
+                    _logger.LogDebug(ex, "The spare of install cache entry {Key} was not copied", key);
                 }
-                finally
+                lock (_locks.GetOrAdd(key, _ => new object()))
                 {
-                    lock (_locks.GetOrAdd(key, _ => new object()))
+                    try
                     {
+                        // Not if the entry was evicted or forgotten meanwhile.
+                        if (copied && Directory.Exists(Path.Combine(entry, Modules)))
+                        {
+                            // Putting the spare in is no use of the entry: keep its time, which pruning goes by.
+                            var used = Directory.GetLastWriteTimeUtc(entry);
+                            Directory.Move(partial, Path.Combine(entry, Spare));
+                            Directory.SetLastWriteTimeUtc(entry, used);
+                        }
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        _logger.LogDebug(ex, "The spare of install cache entry {Key} was not put in place", key);
+                    }
+                    finally
+                    {
+                        // In the same locked step as the spare's arrival: a restore that takes it right after must see
+                        // no refill under way, or it starts none and the entry stays without a spare.
                         _refills.TryRemove(key, out _);
                     }
                 }
+                if (Directory.Exists(partial)) TryDelete(partial);
             });
         }
     }

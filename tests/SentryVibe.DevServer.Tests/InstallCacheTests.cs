@@ -141,6 +141,32 @@ public sealed class InstallCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_spare_taken_the_moment_its_refill_puts_it_in_place_is_refilled_again()
+    {
+        // A restore that takes the spare just as the refill that made it finishes must start the next refill: the refill
+        // once said it was under way until a moment after the spare was in place, and a spare taken in that moment was
+        // never replaced. Spinning on the spare's folder hits that moment within a thousand rounds (2 of 3 runs here).
+        var cache = new InstallCache(CacheRoot);
+        var key = await StoreAsync(cache, "source");
+        var spare = Path.Combine(CacheRoot, key, "node_modules.spare");
+        for (var round = 0; round < 1000; round++)
+        {
+            var since = System.Diagnostics.Stopwatch.StartNew();
+            while (!Directory.Exists(spare))
+            {
+                Assert.True(since.Elapsed < TimeSpan.FromSeconds(10), $"round {round}: the spare was taken and never refilled");
+                Thread.SpinWait(20);
+            }
+            var project = Path.Combine(_folder.Path, $"r{round}");
+            Directory.CreateDirectory(project);
+            Assert.True(cache.TryRestore(key, project));
+            Directory.Delete(project, recursive: true);
+        }
+        await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(Directory.Exists(spare));
+    }
+
+    [Fact]
     public async Task An_evicted_entry_goes_with_its_spare_and_a_refill_under_way_leaves_nothing_behind()
     {
         var cache = new InstallCache(CacheRoot, maxEntries: 1);
