@@ -95,7 +95,7 @@ public static class PreviewScenario
             var (clicks, rendered) = await BrowserRestartsAsync(api, contract, last!, args, byHand, runs);
 
             // What a person feels once it runs: the whole page (vite's module graph) in a browser with an empty cache.
-            var loads = await PageLoadsAsync(api, previews, contract, templates, last!, runs);
+            var loads = await PageLoadsAsync(api, previews, contract, templates, last!, runs, args.Contains("--trace"));
 
             var (p50, _) = Report.Percentiles(times);
             var (b50, _) = Report.Percentiles(baselines);
@@ -247,7 +247,7 @@ public static class PreviewScenario
     /// not counted (Next.js compiles the page on its first request).
     /// </summary>
     private static async Task<List<(string Template, List<double> Relayed, List<double> Direct)>> PageLoadsAsync(
-        HttpClient api, HttpClient previews, Contract contract, string[] templates, string viteReactProject, int runs)
+        HttpClient api, HttpClient previews, Contract contract, string[] templates, string viteReactProject, int runs, bool trace)
     {
         var results = new List<(string, List<double>, List<double>)>();
         const string chromium = "/usr/bin/chromium";
@@ -303,9 +303,12 @@ public static class PreviewScenario
                     {
                         await using var context = await browser.NewContextAsync();
                         var page = await context.NewPageAsync();
+                        var timings = new List<(string Url, Microsoft.Playwright.RequestTimingResult Timing)>();
+                        if (trace) page.RequestFinished += (_, r) => timings.Add((r.Url, r.Timing));
                         var load = Stopwatch.StartNew();
                         var response = await page.GotoAsync(url, new() { WaitUntil = Microsoft.Playwright.WaitUntilState.Load, Timeout = 120_000 });
                         var ms = load.Elapsed.TotalMilliseconds;
+                        if (trace) PrintTimings(template, url == relayUrl ? "relay" : "direct", ms, timings);
                         if (response is null || !response.Ok) throw new InvalidOperationException($"{template}: {url} answered {response?.Status}");
                         if (i >= 0) into.Add(ms);
                     }
@@ -322,6 +325,20 @@ public static class PreviewScenario
             }
         }
         return results;
+    }
+
+    /// <summary>With --trace: how a page load spent its time, request by request (what a slower relayed load waits on).</summary>
+    private static void PrintTimings(string template, string how, double ms, List<(string Url, Microsoft.Playwright.RequestTimingResult Timing)> timings)
+    {
+        var connects = timings.Where(t => t.Timing.ConnectStart >= 0).Select(t => t.Timing.ConnectEnd - t.Timing.ConnectStart).ToList();
+        var waits = timings.Where(t => t.Timing.ResponseStart >= 0 && t.Timing.RequestStart >= 0)
+            .Select(t => t.Timing.ResponseStart - t.Timing.RequestStart).Order().ToList();
+        var first = timings.Count == 0 ? 0 : timings.Min(t => t.Timing.StartTime);
+        var slowest = timings.OrderByDescending(t => t.Timing.StartTime - first + t.Timing.ResponseEnd).Take(3)
+            .Select(t => string.Create(CultureInfo.InvariantCulture, $"{new Uri(t.Url).AbsolutePath} ends {t.Timing.StartTime - first + t.Timing.ResponseEnd:0} ms"));
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {template} {how}: load {ms:0} ms, {timings.Count} requests, {connects.Count} connections (connect sum {connects.Sum():0.0} ms), " +
+            $"wait for first byte p50 {(waits.Count == 0 ? 0 : waits[waits.Count / 2]):0.0} max {(waits.Count == 0 ? 0 : waits[^1]):0.0} ms; last: {string.Join("; ", slowest)}"));
     }
 
     /// <summary>Stops the project by the API, then in Chromium clicks "Start dev server" and waits for the app's text in the frame.</summary>
