@@ -115,6 +115,37 @@ public sealed class UiFlowTests(UiFixture ui)
     }
 
     [Fact]
+    public async Task A_probe_that_fails_after_a_restart_does_not_turn_the_restarted_preview_unreachable()
+    {
+        var id = await ui.CreateProjectAsync("A preview restarted while its probe hangs");
+        await Broker.AppendAsync(id, new BuildStarted("A preview restarted while its probe hangs", "vite-react", Agents.None), new BuildCompleted(1, 900, 0m, 0, 0),
+            new DevServerStarting("npm run dev", 5173, "starting"), new PortDetected(5173, ui.PreviewUrl, "local"));
+        var page = await ui.NewPageAsync();
+        // The panel's first probe of the preview hangs, as one that reached the relay while the dev server stopped did.
+        var held = new TaskCompletionSource<IRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync(ui.PreviewUrl, async route =>
+        {
+            if (route.Request.ResourceType == "fetch" && held.TrySetResult(route)) return;
+            await route.ContinueAsync();
+        });
+        await page.GotoAsync($"/projects/{id}");
+        var probe = await held.Task.WaitAsync(Timeout);
+
+        await Broker.AppendAsync(id, new DevServerExited(null, [], "stopped"));
+        await Expect(page.Locator(".preview-state")).ToContainTextAsync("The dev server is stopped");
+        await Broker.AppendAsync(id, new DevServerStarting("npm run dev", 5173, "starting"), new PortDetected(5173, ui.PreviewUrl, "local"));
+        var app = page.FrameLocator("iframe.preview-frame");
+        await Expect(app.Locator("h1")).ToHaveTextAsync("Todo app is running");
+
+        // The old run's probe fails now. Its verdict reaches the circuit before the click that follows it.
+        await probe.AbortAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Phone" }).ClickAsync();
+        await Expect(page.Locator(".frame-wrap")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("frame-phone"));
+        await Expect(app.Locator("h1")).ToHaveTextAsync("Todo app is running");
+        await Expect(page.Locator(".preview-state")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
     public async Task A_follow_up_sent_with_ctrl_enter_appears_in_the_chat_and_queues_a_command()
     {
         var id = await ui.CreateProjectAsync("A landing page for a coffee shop");
