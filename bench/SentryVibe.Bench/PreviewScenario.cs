@@ -370,9 +370,17 @@ public static class PreviewScenario
         if (trace)
         {
             page.RequestFinished += (_, r) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"    {since.ElapsedMilliseconds,6} ms done {r.Method} {r.Url} (started {r.Timing.StartTime:0}, response at +{r.Timing.ResponseEnd:0} ms)"));
+                $"    {since.ElapsedMilliseconds,6} ms done {r.ResourceType} {r.Method} {r.Url} ({Who(r)}, response at +{r.Timing.ResponseEnd:0} ms)"));
             page.Response += (_, r) => { if (r.Status >= 400) Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms {r.Status} {r.Url}"); };
-            page.RequestFailed += (_, r) => Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms failed {r.Url}: {r.Failure}");
+            page.RequestFailed += (_, r) => Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms failed {r.ResourceType} {r.Url} ({Who(r)}): {r.Failure}");
+            page.Console += (_, m) => Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms console {m.Type}: {m.Text}");
+            page.FrameNavigated += (_, f) => Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms navigated {(f == page.MainFrame ? "page" : "frame")} {f.Url}");
+            page.FrameDetached += (_, f) => Console.Error.WriteLine($"    {since.ElapsedMilliseconds,6} ms detached frame {f.Url}");
+            string Who(Microsoft.Playwright.IRequest r)
+            {
+                try { return r.Frame == page.MainFrame ? "page" : "frame"; }
+                catch (Microsoft.Playwright.PlaywrightException) { return "worker"; }
+            }
         }
         for (var i = 0; i < runs; i++)
         {
