@@ -25,6 +25,13 @@ public static class PreviewPump
             var toBroker = Task.Run(() => ToBrokerAsync(tcp.Client, preview));
             try
             {
+                // A side that fails (the dev server reset its connection, the broker's socket broke) ends the other at
+                // once: the broker then sees the socket fail and answers the request, instead of both waiting forever.
+                if (await Task.WhenAny(toServer, toBroker) is { IsFaulted: true })
+                {
+                    preview.Abort();
+                    tcp.Client.Close();
+                }
                 await Task.WhenAll(toServer, toBroker);
             }
             catch (Exception e) when (e is IOException or SocketException or WebSocketException or ObjectDisposedException
