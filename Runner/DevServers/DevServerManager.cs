@@ -93,9 +93,13 @@ public sealed class DevServerManager(
             ? s.DetectedPort ?? s.Port
             : null;
 
-    /// <summary>Dev servers noted as running belong to a runner that died without saying they stopped: say it now.</summary>
+    /// <summary>
+    /// Dev servers noted as running belong to a runner that died without saying they stopped: say it now. Copies into the
+    /// install cache that such a runner left half made are removed in the background.
+    /// </summary>
     async Task IHostedService.StartAsync(CancellationToken cancellationToken)
     {
+        if (_installCache is { } cache) _ = Task.Run(cache.RemoveAbandoned, CancellationToken.None);
         if (_running is null)
         {
             return;

@@ -223,8 +223,31 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
         }
     }
 
+    /// <summary>A copy under way for this long is one a runner that stopped mid-copy left behind (a copy takes seconds).</summary>
+    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Deletes the half-made entries and spares (<c>&lt;key&gt;.partial-…</c>) a runner killed in the middle of a copy
+    /// left behind, each the size of a whole install; copies still under way (newer than <see cref="AbandonedAfter"/>),
+    /// here or in another runner sharing the folder, are left alone. Returns how many were removed.
+    /// </summary>
+    public int RemoveAbandoned()
+    {
+        if (!Directory.Exists(Root)) return 0;
+        var removed = 0;
+        foreach (var partial in new DirectoryInfo(Root).EnumerateDirectories($"*{Partial}*"))
+        {
+            if (DateTime.UtcNow - partial.LastWriteTimeUtc < AbandonedAfter) continue;
+            TryDelete(partial.FullName);
+            if (!Directory.Exists(partial.FullName)) removed++;
+        }
+        if (removed > 0) _logger.LogInformation("Install cache: removed {Count} half-made copies left by an earlier run", removed);
+        return removed;
+    }
+
     private void Prune()
     {
+        RemoveAbandoned();
         var entries = new DirectoryInfo(Root).EnumerateDirectories()
             .Where(d => !d.Name.Contains(Partial, StringComparison.Ordinal))
             .OrderByDescending(d => d.LastWriteTimeUtc)

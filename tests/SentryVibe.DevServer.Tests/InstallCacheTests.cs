@@ -1,6 +1,7 @@
 // The install cache with real npm: a packed dependency with a bin script, installed once, then copied into a second
 // project with the same package.json, whose dev server must start from the copy (the .bin link and the module).
 using CliWrap;
+using Microsoft.Extensions.Hosting;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.DevServers;
 
@@ -199,6 +200,29 @@ public sealed class InstallCacheTests : IAsyncLifetime
         cache.Store(key, project);
         await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
         return key;
+    }
+
+    [Fact]
+    public async Task Half_made_copies_a_killed_runner_left_are_removed_when_the_next_one_starts()
+    {
+        // What a runner killed in the middle of storing an entry and of refilling a spare leaves: whole installs' worth of
+        // files under names no restore ever reads. Beside them, a copy under way right now and a finished entry.
+        var abandoned = new[] { "0123abcd.partial-1a2b3c4d", "0123abcd.partial-spare-5e6f7a8b" };
+        foreach (var name in abandoned)
+        {
+            _folder.Write($"cache/{name}/node_modules/left/index.js", "module.exports = 1;");
+            Directory.SetLastWriteTimeUtc(Path.Combine(CacheRoot, name), DateTime.UtcNow - InstallCache.AbandonedAfter - TimeSpan.FromMinutes(1));
+        }
+        _folder.Write("cache/4567cdef.partial-9c0d1e2f/node_modules/copying/index.js", "module.exports = 2;");
+        _folder.Write("cache/0123abcd/node_modules/kept/index.js", "module.exports = 3;");
+        Directory.SetLastWriteTimeUtc(Path.Combine(CacheRoot, "0123abcd"), DateTime.UtcNow - TimeSpan.FromDays(3));
+
+        await ((IHostedService)_harness.Manager).StartAsync(CancellationToken.None);
+
+        await Wait.UntilAsync(() => abandoned.All(name => !Directory.Exists(Path.Combine(CacheRoot, name))), TimeSpan.FromSeconds(10),
+            "the abandoned copies to be removed");
+        Assert.True(Directory.Exists(Path.Combine(CacheRoot, "4567cdef.partial-9c0d1e2f", "node_modules", "copying")));
+        Assert.True(File.Exists(Path.Combine(CacheRoot, "0123abcd", "node_modules", "kept", "index.js")));
     }
 
     private Runner.Core.ProjectLocation Project(string name)
