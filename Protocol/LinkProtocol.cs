@@ -51,6 +51,14 @@ public static class LinkProtocol
     /// </summary>
     public const int DefaultPublishCallsPerSecond = 100;
 
+    /// <summary>
+    /// PublishEvents calls a runner may have unanswered at once when the broker's Hello reply allows it: while the
+    /// broker stores one batch, the next is already on its way. The broker takes a link's batches strictly in the order
+    /// they arrived, and refuses every batch sent behind one that failed until the runner sends again from the failed
+    /// one, so the committed seq never passes an event that was not stored.
+    /// </summary>
+    public const int BatchesInFlight = 2;
+
     /// <summary>A runner not heard from for this long is offline.</summary>
     public static readonly TimeSpan OfflineAfter = TimeSpan.FromSeconds(15);
 

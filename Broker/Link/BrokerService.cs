@@ -22,6 +22,10 @@ internal sealed class BrokerService : IBrokerService, IDisposable
     private readonly TokenBucketRateLimiter _heartbeatLimiter;
     private readonly int _publishCallsPerSecond;
     private long _committedSeq;
+    /// <summary>Completes, true when it stored its events, once the batch that arrived last is done (<see cref="PublishEventsAsync"/>).</summary>
+    private Task<bool> _intakeTail = Task.FromResult(true);
+    /// <summary>The first seq of a batch that failed: batches sent behind it are refused until the runner sends from it again.</summary>
+    private long? _failedFrom;
 
     public BrokerService(RunnerConnection connection, LinkServices services, string previewScheme)
     {
@@ -93,40 +97,75 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         _connection.Accept(hello.RunnerId, connectedAt);
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
-            (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond);
+            (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond, LinkProtocol.BatchesInFlight);
     }
 
+    /// <remarks>
+    /// A runner may send the next batch before this one is answered (<see cref="LinkProtocol.BatchesInFlight"/>). The
+    /// link dispatches calls in the order they arrived up to their first await (<see cref="RunnerConnection"/>), so each
+    /// batch takes its place behind the one before right here, and is stored only after it. A batch that fails makes
+    /// every batch sent behind it fail too, until one starts at or before the failed one's first seq again: otherwise a
+    /// later batch would move the committed seq past events that were never stored, and the runner would drop them.
+    /// </remarks>
     public async Task<EventAck> PublishEventsAsync(EventBatch batch, CancellationToken cancellationToken)
     {
-        var runnerId = RequireHello();
-        _connection.Heard();
-        using var lease = _publishLimiter.AttemptAcquire();
-        if (!lease.IsAcquired)
-        {
-            _services.Metrics.RateLimited();
-            throw Error(LinkErrorCodes.RateLimited, $"Too many PublishEvents calls (at most {_publishCallsPerSecond} a second); slow down and retry.");
-        }
-        if (batch?.Events is null) throw Error(LinkErrorCodes.InvalidRequest, "PublishEvents needs a batch of events.");
-        if (batch.Events.Count > _services.Options.MaxEventsPerBatch)
-        {
-            throw Error(LinkErrorCodes.InvalidRequest, $"A batch holds at most {_services.Options.MaxEventsPerBatch} events.");
-        }
-
-        if (batch.Events.Count == 0) return new EventAck(Interlocked.Read(ref _committedSeq));
+        var previous = _intakeTail;
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _intakeTail = done.Task;
+        var stored = false;
+        long? first = null;
         try
         {
-            var (committed, refused) = await _services.Events.IngestAsync(runnerId, batch.Events, _previewScheme, cancellationToken);
-            InterlockedMax(ref _committedSeq, committed);
-            return new EventAck(committed, refused);
+            await previous;
+            var runnerId = RequireHello();
+            _connection.Heard();
+            if (batch?.Events is { Count: > 0 } events) first = events.Min(e => e?.Seq ?? long.MaxValue);
+            if (_failedFrom is { } failed)
+            {
+                if (first is not { } start || start > failed)
+                {
+                    throw Error(LinkErrorCodes.Unavailable, $"A batch sent before this one (from seq {failed}) failed; send again from it.");
+                }
+                _failedFrom = null;
+            }
+            using var lease = _publishLimiter.AttemptAcquire();
+            if (!lease.IsAcquired)
+            {
+                _services.Metrics.RateLimited();
+                throw Error(LinkErrorCodes.RateLimited, $"Too many PublishEvents calls (at most {_publishCallsPerSecond} a second); slow down and retry.");
+            }
+            if (batch?.Events is null) throw Error(LinkErrorCodes.InvalidRequest, "PublishEvents needs a batch of events.");
+            if (batch.Events.Count > _services.Options.MaxEventsPerBatch)
+            {
+                throw Error(LinkErrorCodes.InvalidRequest, $"A batch holds at most {_services.Options.MaxEventsPerBatch} events.");
+            }
+
+            if (batch.Events.Count == 0)
+            {
+                stored = true;
+                return new EventAck(Interlocked.Read(ref _committedSeq));
+            }
+            try
+            {
+                var (committed, refused) = await _services.Events.IngestAsync(runnerId, batch.Events, _previewScheme, cancellationToken);
+                InterlockedMax(ref _committedSeq, committed);
+                stored = true;
+                return new EventAck(committed, refused);
+            }
+            catch (ArgumentException e)
+            {
+                throw Error(LinkErrorCodes.InvalidRequest, e.Message);
+            }
+            catch (Exception e) when (DatabaseFailures.Is(e) && !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning("Event intake for {Runner} failed: {Message}", runnerId, e.Message);
+                throw Error(LinkErrorCodes.Unavailable, "The event store is unavailable; the runner keeps the events and retries.");
+            }
         }
-        catch (ArgumentException e)
+        finally
         {
-            throw Error(LinkErrorCodes.InvalidRequest, e.Message);
-        }
-        catch (Exception e) when (DatabaseFailures.Is(e) && !cancellationToken.IsCancellationRequested)
-        {
-            _logger.LogWarning("Event intake for {Runner} failed: {Message}", runnerId, e.Message);
-            throw Error(LinkErrorCodes.Unavailable, "The event store is unavailable; the runner keeps the events and retries.");
+            if (!stored && first is { } start) _failedFrom = Math.Min(_failedFrom ?? start, start);
+            done.SetResult(stored);
         }
     }
 

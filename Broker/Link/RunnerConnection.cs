@@ -85,6 +85,9 @@ public sealed class RunnerConnection : IAsyncDisposable
         try
         {
             _rpc = LinkTransport.CreateRpc(_link);
+            // Calls start in the order they arrived (each runs alone up to its first await, then the next starts), so a
+            // runner's pipelined event batches queue up in the order it sent them (BrokerService.PublishEventsAsync).
+            _rpc.SynchronizationContext = new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false);
             _rpc.AddLocalRpcTarget<IBrokerService>(_target, null);
             Runner = _rpc.Attach<IRunnerService>();
             _rpc.Disconnected += (_, e) =>

@@ -65,7 +65,10 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
     /// Up to <paramref name="max"/> unacked events and about <paramref name="maxBytes"/> of them (always at least one),
     /// oldest first; they stay until acked. The byte cap keeps a batch of big events under the link's message limit.
     /// </summary>
-    public IReadOnlyList<RunnerEvent> PeekBatch(int max, int maxBytes = 2 * 1024 * 1024)
+    public IReadOnlyList<RunnerEvent> PeekBatch(int max, int maxBytes = 2 * 1024 * 1024) => PeekBatch(max, after: 0, maxBytes);
+
+    /// <summary>The oldest unacknowledged events above seq <paramref name="after"/> (those up to it are on their way already).</summary>
+    public IReadOnlyList<RunnerEvent> PeekBatch(int max, long after, int maxBytes = 2 * 1024 * 1024)
     {
         lock (_lock)
         {
@@ -73,6 +76,7 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
             var bytes = 0L;
             foreach (var (e, size) in _pending)
             {
+                if (e.Seq <= after) continue;
                 if (batch.Count >= max || (batch.Count > 0 && bytes + size > maxBytes)) break;
                 batch.Add(e);
                 bytes += size;
@@ -82,11 +86,20 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
     }
 
     /// <summary>Completes when there is something to send (or right away when there already is).</summary>
-    public Task WaitForPendingAsync(CancellationToken cancellationToken)
+    public Task WaitForPendingAsync(CancellationToken cancellationToken) => WaitForPendingAsync(after: 0, cancellationToken);
+
+    /// <summary>Whether an unacknowledged event above seq <paramref name="after"/> is waiting.</summary>
+    public bool HasPendingAfter(long after)
+    {
+        lock (_lock) return _pending.Count > 0 && _lastSeq > after;
+    }
+
+    /// <summary>Completes when there is an unacknowledged event above seq <paramref name="after"/> to send.</summary>
+    public Task WaitForPendingAsync(long after, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
-            if (_pending.Count > 0) return Task.CompletedTask;
+            if (_pending.Count > 0 && _lastSeq > after) return Task.CompletedTask;
             if (_available.Task.IsCompleted) _available = new(TaskCreationOptions.RunContinuationsAsynchronously);
             return _available.Task.WaitAsync(cancellationToken);
         }

@@ -158,7 +158,8 @@ public sealed class LinkClient(
 
         var loops = new[]
         {
-            SendEventsAsync(broker, TimeSpan.FromSeconds(1.0 / Math.Max(1, reply.PublishCallsPerSecond)), ct),
+            SendEventsAsync(broker, TimeSpan.FromSeconds(1.0 / Math.Max(1, reply.PublishCallsPerSecond)),
+                Math.Clamp(reply.BatchesInFlight, 1, LinkProtocol.BatchesInFlight), ct),
             HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
             SendResultsAsync(broker, ct),
         };
@@ -191,40 +192,73 @@ public sealed class LinkClient(
     /// second goes in a hundred calls a second at most, each a little bigger, and is never refused for its rate (which
     /// would cost a retry backoff of half a second or more).
     /// </param>
-    private async Task SendEventsAsync(IBrokerService broker, TimeSpan spacing, CancellationToken ct)
+    /// <param name="inFlight">
+    /// Calls that may be unanswered at once (the broker's Hello reply says how many it takes): the next batch travels
+    /// while the broker stores the one before. Answers are taken in the order the calls went out. When one fails, the
+    /// broker refuses the ones sent behind it, so those are waited out and everything unacknowledged goes again.
+    /// </param>
+    private async Task SendEventsAsync(IBrokerService broker, TimeSpan spacing, int inFlight, CancellationToken ct)
     {
         var failures = 0;
         var lastCall = 0L;
+        var calls = new Queue<(IReadOnlyList<RunnerEvent> Batch, Task<EventAck> Answer)>(inFlight);
+        var sentThrough = 0L; // the last seq on its way; 0: send from the oldest unacknowledged event
         while (!ct.IsCancellationRequested)
         {
-            await outbox.WaitForPendingAsync(ct);
-            var early = spacing - Stopwatch.GetElapsedTime(lastCall);
-            if (early > TimeSpan.Zero) await Task.Delay(early, ct);
-            var batch = outbox.PeekBatch(BatchSize);
-            if (batch.Count == 0) continue;
-            lastCall = Stopwatch.GetTimestamp();
+            if (calls.Count == 0) await outbox.WaitForPendingAsync(sentThrough, ct);
+            if (calls.Count < inFlight && outbox.HasPendingAfter(sentThrough))
+            {
+                var early = spacing - Stopwatch.GetElapsedTime(lastCall);
+                if (early > TimeSpan.Zero) await Task.Delay(early, ct);
+                var batch = outbox.PeekBatch(BatchSize, after: sentThrough);
+                if (batch.Count > 0)
+                {
+                    lastCall = Stopwatch.GetTimestamp();
+                    calls.Enqueue((batch, PublishAsync(broker, batch, ct)));
+                    sentThrough = batch[^1].Seq;
+                    continue;
+                }
+            }
+            if (calls.Count == 0) continue;
+
+            var (sent, answer) = calls.Dequeue();
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(CallTimeout * 2);
-                var ack = await broker.PublishEventsAsync(new EventBatch(batch), timeout.Token);
-                // Refused events are settled (the committed seq covers them): they leave the outbox with this ack and are
-                // never sent again, so each is logged exactly once.
-                foreach (var refused in ack.Refused ?? [])
-                {
-                    logger.LogWarning("The broker refused event {Seq} and dropped it: {Reason}", refused.Seq, refused.Reason);
-                }
-                // Not awaited: recording the ack on disk is the trimmer's business, not the sender's.
-                _ = outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
+                Acknowledge(await answer);
                 failures = 0;
             }
             catch (RemoteInvocationException e) when (e.ErrorCode is LinkErrorCodes.Unavailable or LinkErrorCodes.RateLimited or LinkErrorCodes.InvalidRequest)
             {
                 // The events stay in the outbox; the broker (or its database) gets them when it can take them.
-                if (e.ErrorCode == LinkErrorCodes.InvalidRequest) logger.LogError("The broker refused events {First}..{Last}: {Message}", batch[0].Seq, batch[^1].Seq, e.Message);
+                if (e.ErrorCode == LinkErrorCodes.InvalidRequest) logger.LogError("The broker refused events {First}..{Last}: {Message}", sent[0].Seq, sent[^1].Seq, e.Message);
+                while (calls.Count > 0)
+                {
+                    try { Acknowledge(await calls.Dequeue().Answer); }
+                    catch (RemoteInvocationException) { } // refused as sent behind the failed one
+                }
+                sentThrough = 0;
                 await Task.Delay(Backoff(failures++), ct);
             }
         }
+    }
+
+    private static async Task<EventAck> PublishAsync(IBrokerService broker, IReadOnlyList<RunnerEvent> batch, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(CallTimeout * 2);
+        return await broker.PublishEventsAsync(new EventBatch(batch), timeout.Token);
+    }
+
+    private void Acknowledge(EventAck ack)
+    {
+        // Refused events are settled (the committed seq covers them): they leave the outbox with this ack and are never
+        // sent again, so each is logged exactly once.
+        foreach (var refused in ack.Refused ?? [])
+        {
+            logger.LogWarning("The broker refused event {Seq} and dropped it: {Reason}", refused.Seq, refused.Reason);
+        }
+        // Not awaited: recording the ack on disk is the trimmer's business, not the sender's.
+        _ = outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
     }
 
     private async Task HeartbeatAsync(IBrokerService broker, TimeSpan interval, CancellationToken ct)
