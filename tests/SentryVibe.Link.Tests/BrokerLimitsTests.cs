@@ -233,8 +233,8 @@ public sealed class PreviewChannelCapTests(PostgresFixture postgres) : IAsyncLif
             _projects[name] = await AddProjectAsync(name, runner);
         }
         var served = new[] { _projects["busy"], _projects["calm"], _projects["elsewhere"] };
-        _runner = await InProcessRunner.StartAsync(_broker.LinkUri, "capped", configure: s => s.AddSingleton<IPreviewTargets>(new DevServerFor(served, _devPort)));
-        _other = await InProcessRunner.StartAsync(_broker.LinkUri, "other", configure: s => s.AddSingleton<IPreviewTargets>(new DevServerFor(served, _devPort)));
+        _runner = await InProcessRunner.StartAsync(_broker.LinkUri, "capped", configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(_devPort, served)));
+        _other = await InProcessRunner.StartAsync(_broker.LinkUri, "other", configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(_devPort, served)));
         await _runner.WaitConnectedAsync();
         await _other.WaitConnectedAsync();
     }
@@ -352,10 +352,5 @@ public sealed class PreviewChannelCapTests(PostgresFixture postgres) : IAsyncLif
         });
         await db.SaveChangesAsync();
         return id;
-    }
-
-    private sealed class DevServerFor(IReadOnlyCollection<Guid> projects, int port) : IPreviewTargets
-    {
-        public int? GetDevServerPort(Guid projectId) => projects.Contains(projectId) ? port : null;
     }
 }

@@ -416,3 +416,9 @@ public sealed class BrokerEnvironment(SentryVibe.Testing.PostgresFixture postgre
         if (Broker is not null) await Broker.DisposeAsync();
     }
 }
+
+/// <summary>A runner's dev servers as the preview relay asks for them: these projects' servers listen on one port.</summary>
+public sealed class DevServersAt(int port, params Guid[] projects) : IPreviewTargets
+{
+    public int? GetDevServerPort(Guid projectId) => projects.Contains(projectId) ? port : null;
+}

@@ -43,7 +43,7 @@ public sealed class PreviewPumpTests(PostgresFixture postgres) : IAsyncLifetime
             });
             await db.SaveChangesAsync();
         }
-        _runner = await InProcessRunner.StartAsync(_broker.LinkUri, "pump", configure: s => s.AddSingleton<IPreviewTargets>(new DevServerAt(_project, port)));
+        _runner = await InProcessRunner.StartAsync(_broker.LinkUri, "pump", configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(port, _project)));
         await _runner.WaitConnectedAsync();
     }
 
@@ -75,10 +75,5 @@ public sealed class PreviewPumpTests(PostgresFixture postgres) : IAsyncLifetime
         using var answer = await response.WaitAsync(Wait);
         Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
         Assert.Contains("did not answer", await answer.Content.ReadAsStringAsync());
-    }
-
-    private sealed class DevServerAt(Guid project, int port) : IPreviewTargets
-    {
-        public int? GetDevServerPort(Guid projectId) => projectId == project ? port : null;
     }
 }

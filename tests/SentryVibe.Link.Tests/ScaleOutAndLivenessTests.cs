@@ -67,7 +67,7 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         await using var dev = await EchoDevServerAsync();
         var previewId = await PreviewOnRunnerAsync(dev.Project, "previewer", storedPort: dev.Port);
         await using var runner = await InProcessRunner.StartAsync(_a.LinkUri, "previewer",
-            configure: s => s.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(dev.Project, dev.Port)));
+            configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(dev.Port, dev.Project)));
         await runner.WaitConnectedAsync();
 
         foreach (var (broker, path) in new[] { (_a, "held"), (_b, "forwarded") })
@@ -84,7 +84,7 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         await using var dev = await EchoDevServerAsync();
         var previewId = await PreviewOnRunnerAsync(dev.Project, "steered", storedPort: PostgresCluster.FreePort());
         await using var runner = await InProcessRunner.StartAsync(_a.LinkUri, "steered",
-            configure: s => s.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(dev.Project, dev.Port)));
+            configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(dev.Port, dev.Project)));
         await runner.WaitConnectedAsync();
 
         Assert.Equal("dev server says hi to localhost at /page", await GetPreviewAsync(_a, previewId, "page"));
@@ -130,11 +130,6 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{broker.Id}: {(int)response.StatusCode} {body}");
         return body;
-    }
-
-    private sealed class FixedPreviewTarget(Guid project, int port) : IPreviewTargets
-    {
-        public int? GetDevServerPort(Guid projectId) => projectId == project ? port : null;
     }
 }
 
