@@ -127,7 +127,7 @@ public static class EventsScenario
             }
 
             // 3. How the sustained rate holds up as idle runners join (heartbeats, liveness, per-link memory on the same broker).
-            if (options.IdleSteps.Count > 0) rows.AddRange(await CurveAsync(db, cluster.Port, builds[0].Broker, root, options.IdleSteps, rawRate));
+            if (options.IdleSteps.Count > 0) rows.AddRange(await CurveAsync(db, cluster.Port, builds[0].Broker, root, options.IdleSteps));
         }
         finally
         {
@@ -167,7 +167,7 @@ public static class EventsScenario
         return Report.Percentiles(reader.LatenciesMs);
     }
 
-    private static async Task<List<Figure>> CurveAsync(string db, int port, BrokerProcess broker, string root, IReadOnlyList<int> steps, double rawRate)
+    private static async Task<List<Figure>> CurveAsync(string db, int port, BrokerProcess broker, string root, IReadOnlyList<int> steps)
     {
         var rows = new List<Figure>();
         var idle = new List<IdleRunner>();
@@ -183,8 +183,10 @@ public static class EventsScenario
                     finally { gate.Release(); }
                 }).ToList();
                 idle.AddRange(await Task.WhenAll(connecting));
+                // Its own raw INSERT right before: the events table has grown by then, and Postgres's cost per row with it.
+                var (rawRate, _) = await RawInsertRateAsync(db, port, Burst);
                 var (rate, _) = await SustainedAsync(db, port, broker, $"curve-{step}", root);
-                Console.Error.WriteLine($"sustained with {step} idle runners: {rate:0} events/s");
+                Console.Error.WriteLine($"sustained with {step} idle runners: {rate:0} events/s (raw INSERT just before {rawRate:0}/s)");
                 rows.Add(new($"Events sustained with {step:N0} idle runners", $"{rate:N0} events/s", $"raw INSERT {rawRate:N0} events/s",
                     Report.Ratio(rate, rawRate), "—", null));
             }
