@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { isLocalhostName, probeUrl } from '../src/core/probe';
+import { isLocalhostName, ProbeRuns, probeUrl } from '../src/core/probe';
 
 describe('preview probe', () => {
   it('Reaches_a_preview_localhost_name_through_loopback_with_the_name_as_Host', async () => {
@@ -33,6 +33,20 @@ describe('preview probe', () => {
     const r = await probeUrl(`http://localhost:${port}/`, 2_000);
     assert.equal(r.ok, false);
     assert.match(r.ok ? '' : r.error, /ECONNREFUSED/);
+  });
+
+  it('Probes_a_restarted_dev_server_afresh_and_drops_the_answer_of_a_probe_from_the_run_before', () => {
+    const runs = new ProbeRuns();
+    runs.next();
+    const first = runs.begin();
+    assert.notEqual(first, undefined);
+    assert.equal(runs.begin(), undefined, 'one probe of a run at a time');
+    runs.next(); // the dev server stopped and started again while the first probe is out
+    const second = runs.begin();
+    assert.notEqual(second, undefined, 'the new run is probed at once');
+    assert.equal(runs.end(first as number), false, 'the earlier run\'s answer is dropped');
+    assert.equal(runs.end(second as number), true);
+    assert.notEqual(runs.begin(), undefined, 'a re-probe once the last probe answered');
   });
 
   it('Knows_localhost_names', () => {

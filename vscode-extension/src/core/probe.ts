@@ -45,3 +45,32 @@ export function probeUrl(url: string, timeoutMs = 5_000): Promise<Reachability> 
     req.end();
   });
 }
+
+/**
+ * Which reachability probe of a preview may set its verdict. Each run of the dev server (its address appearing again
+ * after a stop) is probed afresh, even while a probe of an earlier run is still out, and that earlier probe's answer is
+ * dropped: a probe that hung while the server stopped must not call the restarted server unreachable. The web panel
+ * keeps the same rule (Web/Components/Shared/PreviewPanel.razor).
+ */
+export class ProbeRuns {
+  private run = 0;
+  private out?: number;
+
+  /** The preview's address appeared (again): a new run of the dev server. */
+  next(): void {
+    this.run++;
+  }
+
+  /** The run to probe now, or undefined while a probe of this run is already out. */
+  begin(): number | undefined {
+    if (this.out === this.run) return undefined;
+    this.out = this.run;
+    return this.run;
+  }
+
+  /** A probe of `run` answered: true when its verdict still belongs to the current run. */
+  end(run: number): boolean {
+    if (this.out === run) this.out = undefined;
+    return run === this.run;
+  }
+}

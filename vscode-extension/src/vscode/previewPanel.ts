@@ -5,7 +5,7 @@ import { isFromWebview, type FromWebview, type ToWebview } from '../core/message
 import { buildPreviewHtml, originOf } from '../core/previewHtml';
 import type { ProjectFeed } from '../core/projectFeed';
 import type { PreviewModel, PreviewView } from '../core/previewModel';
-import { probeUrl } from '../core/probe';
+import { ProbeRuns, probeUrl } from '../core/probe';
 import { isAcceptablePreviewUrl, isFramableUrl, REFUSED_PREVIEW_TEXT } from '../core/previewUrls';
 import type { ConnectionManager } from './connection';
 import type { FeedRegistry } from './feeds';
@@ -48,7 +48,7 @@ class PreviewPanel {
   private frameUrl?: string;
   private frameOrigin?: string;
   private resolvedFor?: string;
-  private probing?: string;
+  private readonly probes = new ProbeRuns();
   private reprobe?: ReturnType<typeof setTimeout>;
   private webviewReady = false;
   private disposed = false;
@@ -143,6 +143,7 @@ class PreviewPanel {
         this.frameOrigin = origin;
         this.setHtml();
       }
+      this.probes.next();
       void this.probe(previewUrl);
     }
     this.post({ type: 'state', view: model.view(), title: this.title, frameUrl: previewUrl ? this.frameUrl : undefined, relayDomain: this.relayDomain });
@@ -150,19 +151,17 @@ class PreviewPanel {
   }
 
   private async probe(url: string): Promise<void> {
-    if (this.probing === url || !this.model) return;
+    if (!this.model) return;
+    const run = this.probes.begin();
+    if (run === undefined) return;
     if (this.reprobe) clearTimeout(this.reprobe);
-    this.probing = url;
-    try {
-      const result = await probeUrl(url);
-      if (this.model.previewUrl === url) {
-        this.model.setReachability(result);
-        void this.update();
-        // Keep trying while it does not answer, so the panel recovers by itself (relay back, server restarted).
-        if (!result.ok) this.reprobe = setTimeout(() => !this.disposed && void this.probe(url), 5_000);
-      }
-    } finally {
-      this.probing = undefined;
+    const result = await probeUrl(url);
+    // A probe still out when its run of the dev server ended says nothing about the next run.
+    if (this.probes.end(run) && this.model.previewUrl === url) {
+      this.model.setReachability(result);
+      void this.update();
+      // Keep trying while it does not answer, so the panel recovers by itself (relay back, server restarted).
+      if (!result.ok) this.reprobe = setTimeout(() => !this.disposed && void this.probe(url), 5_000);
     }
   }
 
