@@ -56,27 +56,39 @@ public sealed class SentryIngest : IAsyncDisposable
             }
             try
             {
-                using var body = new MemoryStream();
-                var input = context.Request.Headers["Content-Encoding"] == "gzip"
-                    ? new GZipStream(context.Request.InputStream, CompressionMode.Decompress)
-                    : context.Request.InputStream;
-                await input.CopyToAsync(body);
-                var items = context.Request.Url!.AbsolutePath.EndsWith("/envelope/", StringComparison.Ordinal)
-                    ? ParseEnvelope(body.ToArray())
-                    : [];
-                lock (_items) _items.AddRange(items);
-                context.Response.StatusCode = 200;
-                await context.Response.OutputStream.WriteAsync("{}"u8.ToArray());
+                await AnswerAsync(context);
             }
-            catch (Exception e) when (e is IOException or JsonException or InvalidDataException or KeyNotFoundException or ArgumentException)
+            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
             {
-                lock (_items) _items.Add(new SentryItem("unreadable", JsonSerializer.SerializeToElement(new { error = e.Message })));
-                context.Response.StatusCode = 400;
+                // The sender went away mid-request (a service the test stopped or killed): serve the next one all the same.
             }
-            finally
-            {
-                context.Response.Close();
-            }
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        try
+        {
+            using var body = new MemoryStream();
+            var input = context.Request.Headers["Content-Encoding"] == "gzip"
+                ? new GZipStream(context.Request.InputStream, CompressionMode.Decompress)
+                : context.Request.InputStream;
+            await input.CopyToAsync(body);
+            var items = context.Request.Url!.AbsolutePath.EndsWith("/envelope/", StringComparison.Ordinal)
+                ? ParseEnvelope(body.ToArray())
+                : [];
+            lock (_items) _items.AddRange(items);
+            context.Response.StatusCode = 200;
+            await context.Response.OutputStream.WriteAsync("{}"u8.ToArray());
+        }
+        catch (Exception e) when (e is IOException or JsonException or InvalidDataException or KeyNotFoundException or ArgumentException)
+        {
+            lock (_items) _items.Add(new SentryItem("unreadable", JsonSerializer.SerializeToElement(new { error = e.Message })));
+            context.Response.StatusCode = 400;
+        }
+        finally
+        {
+            context.Response.Close();
         }
     }
 

@@ -33,6 +33,28 @@ public sealed class SentryTests
     }
 
     [Fact]
+    public async Task The_stand_in_ingest_keeps_serving_after_a_sender_drops_a_request_halfway()
+    {
+        // The whole-app tests stop and kill services; one killed while sending to Sentry must not end the ingest for
+        // every later test (it did: SentryReportingTests then waited 60 s for items that were never read).
+        await using var ingest = new SentryIngest();
+        for (var i = 0; i < 3; i++)
+        {
+            using var dropped = new System.Net.Sockets.TcpClient();
+            await dropped.ConnectAsync(System.Net.IPAddress.Loopback, ingest.Port);
+            await dropped.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+                "POST /api/1/envelope/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{\"event_id\":"));
+            dropped.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0); // a reset, as a killed process leaves
+        }
+
+        using var http = new HttpClient { Timeout = Timeout };
+        using var sent = await http.PostAsync($"http://127.0.0.1:{ingest.Port}/api/1/envelope/",
+            new StringContent("{}\n{\"type\":\"event\"}\n{\"message\":\"after\"}\n"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, sent.StatusCode);
+        Assert.Contains(ingest.Items, item => item.Type == "event");
+    }
+
+    [Fact]
     public async Task A_generic_host_like_the_runner_reports_errors_and_its_activities_as_transactions()
     {
         await using var ingest = new SentryIngest();
