@@ -26,6 +26,8 @@ internal sealed class BrokerService : IBrokerService, IDisposable
     private Task<bool> _intakeTail = Task.FromResult(true);
     /// <summary>The first seq of a batch that failed: batches sent behind it are refused until the runner sends from it again.</summary>
     private long? _failedFrom;
+    /// <summary>PublishEvents calls of this link taken and not yet answered (at most <see cref="LinkProtocol.BatchesInFlight"/>).</summary>
+    private int _publishing;
 
     public BrokerService(RunnerConnection connection, LinkServices services, string previewScheme)
     {
@@ -106,9 +108,19 @@ internal sealed class BrokerService : IBrokerService, IDisposable
     /// batch takes its place behind the one before right here, and is stored only after it. A batch that fails makes
     /// every batch sent behind it fail too, until one starts at or before the failed one's first seq again: otherwise a
     /// later batch would move the committed seq past events that were never stored, and the runner would drop them.
+    /// A call beyond the batches a link may have unanswered is refused at once, before it takes a place or holds its
+    /// batch in memory behind the others: a runner flooding calls gets refusals, not a queue in the broker. Only a runner
+    /// that breaks that limit can lose events to it (a refused call is not a failed batch), and only its own.
     /// </remarks>
     public async Task<EventAck> PublishEventsAsync(EventBatch batch, CancellationToken cancellationToken)
     {
+        if (Interlocked.Increment(ref _publishing) > LinkProtocol.BatchesInFlight)
+        {
+            Interlocked.Decrement(ref _publishing);
+            _services.Metrics.RateLimited();
+            throw Error(LinkErrorCodes.RateLimited,
+                $"At most {LinkProtocol.BatchesInFlight} PublishEvents calls may be unanswered at once; wait for an answer.");
+        }
         var previous = _intakeTail;
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         _intakeTail = done.Task;
@@ -165,6 +177,7 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         finally
         {
             if (!stored && first is { } start) _failedFrom = Math.Min(_failedFrom ?? start, start);
+            Interlocked.Decrement(ref _publishing); // before the answer goes out, so the runner's next call finds room
             done.SetResult(stored);
         }
     }

@@ -247,7 +247,6 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
 
     private void Prune()
     {
-        RemoveAbandoned();
         var entries = new DirectoryInfo(Root).EnumerateDirectories()
             .Where(d => !d.Name.Contains(Partial, StringComparison.Ordinal))
             .OrderByDescending(d => d.LastWriteTimeUtc)

@@ -65,10 +65,8 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
     /// Up to <paramref name="max"/> unacked events and about <paramref name="maxBytes"/> of them (always at least one),
     /// oldest first; they stay until acked. The byte cap keeps a batch of big events under the link's message limit.
     /// </summary>
-    public IReadOnlyList<RunnerEvent> PeekBatch(int max, int maxBytes = 2 * 1024 * 1024) => PeekBatch(max, after: 0, maxBytes);
-
-    /// <summary>The oldest unacknowledged events above seq <paramref name="after"/> (those up to it are on their way already).</summary>
-    public IReadOnlyList<RunnerEvent> PeekBatch(int max, long after, int maxBytes = 2 * 1024 * 1024)
+    /// <param name="after">Only events above this seq: those up to it are on their way already.</param>
+    public IReadOnlyList<RunnerEvent> PeekBatch(int max, long after = 0, int maxBytes = 2 * 1024 * 1024)
     {
         lock (_lock)
         {
@@ -85,16 +83,13 @@ public sealed class EventOutbox : IEventSink, IAsyncDisposable
         }
     }
 
-    /// <summary>Completes when there is something to send (or right away when there already is).</summary>
-    public Task WaitForPendingAsync(CancellationToken cancellationToken) => WaitForPendingAsync(after: 0, cancellationToken);
-
     /// <summary>Whether an unacknowledged event above seq <paramref name="after"/> is waiting.</summary>
     public bool HasPendingAfter(long after)
     {
         lock (_lock) return _pending.Count > 0 && _lastSeq > after;
     }
 
-    /// <summary>Completes when there is an unacknowledged event above seq <paramref name="after"/> to send.</summary>
+    /// <summary>Completes when there is an unacknowledged event above seq <paramref name="after"/> to send (at once when there is).</summary>
     public Task WaitForPendingAsync(long after, CancellationToken cancellationToken)
     {
         lock (_lock)
