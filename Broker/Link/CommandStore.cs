@@ -16,10 +16,18 @@ public sealed class CommandStore(NpgsqlDataSource db)
     /// <summary>
     /// Claims the oldest deliverable command of the runner: queued, or delivered by an earlier connection that never got
     /// an ack (<paramref name="connectedAt"/> is the current connection's start on the database clock). Expired rows are skipped.
+    /// The claim commits without waiting for its WAL flush (<c>synchronous_commit = off</c> for this transaction only): a
+    /// claim lost in a database crash leaves the row deliverable again, and the runner's journal answers the repeat as a
+    /// duplicate, so waiting for the disk would only add a flush to every command's way to its runner
+    /// (docs/runner-protocol.md, "Exactly once").
     /// </summary>
     public async Task<ClaimedCommand?> ClaimNextAsync(string runnerId, string brokerId, DateTimeOffset connectedAt, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        // One implicit transaction for the whole batch: the setting holds for the claim's commit and no longer.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
+        var command = new NpgsqlBatchCommand("""
             UPDATE commands AS c
             SET "Status" = @delivered, "DeliveredBy" = @broker, "DeliveredAt" = now(), "Attempts" = c."Attempts" + 1
             WHERE c."Id" = (
@@ -37,7 +45,9 @@ public sealed class CommandStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue("broker", brokerId);
         command.Parameters.AddWithValue("runner", runnerId);
         command.Parameters.AddWithValue("since", connectedAt);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        batch.BatchCommands.Add(command);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken)) return null;
         return new ClaimedCommand(
             reader.GetGuid(0),

@@ -144,6 +144,38 @@ public sealed class BadInputTests(BrokerEnvironment environment) : IClassFixture
         await AssertBystanderWorksAsync();
     }
 
+    [Fact]
+    public async Task A_rate_limited_link_gets_its_allowance_back_as_time_passes()
+    {
+        // The buckets refill when used, by the time since they last were (no timer per link): a refill that never came
+        // would leave this link refused for good.
+        await using var link = await RawLink.ConnectAsync(_broker.LinkUri);
+        await link.HelloAsync("eager-runner");
+
+        var refused = false;
+        for (var i = 0; i < 40 && !refused; i++)
+        {
+            refused = !await HeartbeatAnsweredAsync(link);
+        }
+        Assert.True(refused, "40 heartbeats in a row were all answered; the limit never applied");
+
+        await Eventually.WaitAsync(() => HeartbeatAnsweredAsync(link), Wait, "a heartbeat to be answered again", TimeSpan.FromMilliseconds(200));
+        await AssertBystanderWorksAsync();
+    }
+
+    private static async Task<bool> HeartbeatAnsweredAsync(RawLink link)
+    {
+        try
+        {
+            await link.Broker.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow), CancellationToken.None);
+            return true;
+        }
+        catch (RemoteInvocationException e) when (e.ErrorCode == LinkErrorCodes.RateLimited)
+        {
+            return false;
+        }
+    }
+
     private async Task AssertBystanderWorksAsync()
     {
         Assert.Equal(LinkStates.Connected, _bystander.State.State);
