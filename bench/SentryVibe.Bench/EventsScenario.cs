@@ -21,11 +21,11 @@ public static class EventsScenario
 
     public sealed record Options(string? Against, IReadOnlyList<int> IdleSteps)
     {
-        /// <summary><c>--against DLL</c>, <c>--idle-steps 1,100,1000</c> (empty: no curve).</summary>
+        /// <summary><c>--against DLL</c>, <c>--idle-steps 1,100,1000,5000</c> (the default).</summary>
         public static Options Parse(string[] args)
         {
             string? against = null;
-            IReadOnlyList<int> steps = [1, 100, 1000];
+            IReadOnlyList<int> steps = [1, 100, 1000, 5000];
             for (var i = 0; i < args.Length; i++)
             {
                 if (args[i] == "--against" && i + 1 < args.Length) against = Path.GetFullPath(args[++i]);
@@ -38,7 +38,7 @@ public static class EventsScenario
         }
     }
 
-    /// <summary>The events figures alone (<c>events [--against DLL] [--idle-steps 1,100,1000]</c>), on a Postgres of their own.</summary>
+    /// <summary>The events figures alone (<c>events [--against DLL] [--idle-steps 1,100,1000,5000]</c>), on a Postgres of their own.</summary>
     public static async Task<List<Figure>> RunAsync(string[] args)
     {
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-" + Guid.NewGuid().ToString("N")[..8]);
@@ -185,10 +185,11 @@ public static class EventsScenario
                 idle.AddRange(await Task.WhenAll(connecting));
                 // Its own raw INSERT right before: the events table has grown by then, and Postgres's cost per row with it.
                 var (rawRate, _) = await RawInsertRateAsync(db, port, Burst);
-                var (rate, _) = await SustainedAsync(db, port, broker, $"curve-{step}", root);
-                Console.Error.WriteLine($"sustained with {step} idle runners: {rate:0} events/s (raw INSERT just before {rawRate:0}/s)");
-                rows.Add(new($"Events sustained with {step:N0} idle runners", $"{rate:N0} events/s", $"raw INSERT {rawRate:N0} events/s",
-                    Report.Ratio(rate, rawRate), "—", null));
+                var (rate, cpu) = await SustainedAsync(db, port, broker, $"curve-{step}", root);
+                Console.Error.WriteLine($"sustained with {step} idle runners: {rate:0} events/s ({cpu.PerEvent(Burst)}; raw INSERT just before {rawRate:0}/s)");
+                // The CPU split says which side pays for the idle links where the curve bends.
+                rows.Add(new($"Events sustained with {step:N0} idle runners", $"{rate:N0} events/s (CPU per event: runners and reader + broker + Postgres {cpu.PerEvent(Burst)})",
+                    $"raw INSERT {rawRate:N0} events/s", Report.Ratio(rate, rawRate), "—", null));
             }
         }
         finally
