@@ -5,12 +5,17 @@ using SentryVibe.Protocol;
 namespace SentryVibe.Broker.Link;
 
 /// <summary>
-/// Heartbeats both ways and the runners table's truth about who is online: pings every held runner, closes links that
-/// went silent, refreshes LastSeenAt of the rest in one statement, and marks offline the runners of replicas that died.
-/// Each link is pinged once per heartbeat interval, at its own slice of it: a thousand pings in flight at one tick were
-/// an allocation burst the heap kept (bench <c>idle</c>, 1,000 runners: broker RSS 297 → 279 MB, A/B of three runs each;
-/// the command round trip did not move).
+/// Heartbeats both ways and the runners table's truth about who is online: pings the held runners it has not heard
+/// from, closes links that went silent, refreshes LastSeenAt of the rest in one statement, and marks offline the
+/// runners of replicas that died. Each link is looked at once per heartbeat interval, at its own slice of it: a
+/// thousand pings in flight at one tick were an allocation burst the heap kept (bench <c>idle</c>, 1,000 runners:
+/// broker RSS 297 → 279 MB, A/B of three runs each; the command round trip did not move).
 /// </summary>
+/// <remarks>
+/// A runner whose own heartbeat (or any call) arrived within the last interval is not pinged: its heartbeat's answer
+/// already tells it the broker is there, and its arrival tells the broker the same. Pinging it anyway doubled every
+/// idle link's traffic, both sides' CPU for it (docs/runner-protocol.md, "Liveness").
+/// </remarks>
 public sealed class LivenessService(
     RunnerConnectionRegistry registry,
     RunnerStore runners,
@@ -49,7 +54,7 @@ public sealed class LivenessService(
                     continue;
                 }
                 alive.Add(runnerId);
-                _ = connection.PingAsync(LinkProtocol.HeartbeatInterval * 2);
+                if (connection.SinceHeard > LinkProtocol.HeartbeatInterval) _ = connection.PingAsync(LinkProtocol.HeartbeatInterval * 2);
             }
 
             if (++slice < Slices) continue;

@@ -192,6 +192,43 @@ public sealed class LivenessTests(BrokerEnvironment environment) : IClassFixture
         Assert.Equal(RunnerStatuses.Online, await Database.RunnerStatusAsync(_db, "witness"));
     }
 
+    [Fact]
+    public async Task A_runner_sending_its_heartbeats_is_not_pinged_and_one_that_stops_is_pinged_and_kept_by_its_answers()
+    {
+        var pings = new PingCounter();
+        await using var link = await RawLink.ConnectAsync(environment.Broker.LinkUri, runner: pings);
+        await link.HelloAsync("beating");
+
+        // Two of the broker's heartbeat intervals with the runner's own heartbeat every second: nothing to ask it.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < LinkProtocol.HeartbeatInterval * 2.5)
+        {
+            await link.Broker.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow), CancellationToken.None);
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the runner's pace, not a wait for anything
+        }
+        Assert.Equal(0, pings.Count);
+
+        // Quiet now: the broker asks, and the answers keep the link past the 10 s a silent link is allowed.
+        await Eventually.WaitAsync(() => pings.Count >= 3, Wait + Wait, "the broker to ping the quiet runner three times");
+        Assert.Equal(System.Net.WebSockets.WebSocketState.Open, link.Socket.State);
+        Assert.Equal(RunnerStatuses.Online, await Database.RunnerStatusAsync(_db, "beating"));
+    }
+
+    private sealed class PingCounter : IRunnerService
+    {
+        private int _count;
+        public int Count => Volatile.Read(ref _count);
+        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
+            Task.FromResult(new CommandAck(envelope.Id, true));
+        public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken) =>
+            Task.FromResult(new PreviewChannelAck(false, "none"));
+        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _count);
+            return Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+        }
+    }
+
     /// <summary>Waits for the liveness pass to refresh LastSeenAt of the held "witness" runner once more.</summary>
     private async Task NextRefreshAsync()
     {
