@@ -25,6 +25,13 @@ public sealed class LivenessService(
     // Closed well before OfflineAfter so the runner is offline in the table within it.
     private static readonly TimeSpan SilentLimit = LinkProtocol.OfflineAfter - LinkProtocol.HeartbeatInterval;
 
+    /// <summary>
+    /// Not heard from since about this link's last visit, one interval ago: pinged. A slice short of the interval, so the
+    /// answer to the last ping (heard a little after that visit) still counts as quiet at the next one; otherwise a quiet
+    /// runner was pinged every other visit only and a late tick could find it silent past <see cref="SilentLimit"/>.
+    /// </summary>
+    private static readonly TimeSpan QuietAfter = LinkProtocol.HeartbeatInterval - LinkProtocol.HeartbeatInterval / Slices;
+
     /// <summary>How many slices a heartbeat interval is cut into; a link's slice comes from its connection id.</summary>
     internal const int Slices = 10;
 
@@ -54,7 +61,7 @@ public sealed class LivenessService(
                     continue;
                 }
                 alive.Add(runnerId);
-                if (connection.SinceHeard > LinkProtocol.HeartbeatInterval) _ = connection.PingAsync(LinkProtocol.HeartbeatInterval * 2);
+                if (connection.SinceHeard > QuietAfter) _ = connection.PingAsync(LinkProtocol.HeartbeatInterval * 2);
             }
 
             if (++slice < Slices) continue;

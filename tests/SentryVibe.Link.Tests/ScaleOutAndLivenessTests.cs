@@ -208,23 +208,28 @@ public sealed class LivenessTests(BrokerEnvironment environment) : IClassFixture
         }
         Assert.Equal(0, pings.Count);
 
-        // Quiet now: the broker asks, and the answers keep the link past the 10 s a silent link is allowed.
+        // Quiet now: the broker asks at each of its visits (every interval, not every other one), and the answers keep
+        // the link past the 10 s a silent link is allowed.
         await Eventually.WaitAsync(() => pings.Count >= 3, Wait + Wait, "the broker to ping the quiet runner three times");
+        var span = pings.Times[2] - pings.Times[0];
+        Assert.True(span < LinkProtocol.HeartbeatInterval * 3, $"three pings took {span.TotalSeconds:0.0} s: the quiet runner was not pinged at every visit");
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, link.Socket.State);
         Assert.Equal(RunnerStatuses.Online, await Database.RunnerStatusAsync(_db, "beating"));
     }
 
     private sealed class PingCounter : IRunnerService
     {
-        private int _count;
-        public int Count => Volatile.Read(ref _count);
+        private readonly List<TimeSpan> _times = [];
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        public int Count { get { lock (_times) return _times.Count; } }
+        public IReadOnlyList<TimeSpan> Times { get { lock (_times) return [.. _times]; } }
         public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
             Task.FromResult(new CommandAck(envelope.Id, true));
         public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken) =>
             Task.FromResult(new PreviewChannelAck(false, "none"));
         public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken)
         {
-            Interlocked.Increment(ref _count);
+            lock (_times) _times.Add(_clock.Elapsed);
             return Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
         }
     }
