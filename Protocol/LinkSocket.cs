@@ -184,24 +184,37 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
         await _send.WaitAsync(DisposalToken);
         try
         {
-            if (message.IsSingleSegment)
-            {
-                await _socket.SendAsync(message.First, WebSocketMessageType.Binary, endOfMessage: true, DisposalToken);
-            }
-            else
-            {
-                var position = message.Start;
-                while (message.TryGet(ref position, out var segment))
-                {
-                    await _socket.SendAsync(segment, WebSocketMessageType.Binary, position.GetObject() is null, DisposalToken);
-                }
-            }
+            await SendWholeAsync(message);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException && _socket.State is not WebSocketState.Open)
+        {
+            // The link ended under this send: the peer closed it, or it was aborted. Whether the message arrived is told
+            // by the peer's answer or by the link's end (JSON-RPC completes a request with its answer when that came
+            // first, and with ConnectionLostException otherwise). Throwing here would override an answer the caller
+            // already has, such as a refused Hello's reason, with a lost connection.
+            return;
         }
         finally
         {
             _send.Release();
         }
         OnSent(content);
+    }
+
+    private async ValueTask SendWholeAsync(ReadOnlySequence<byte> message)
+    {
+        if (message.IsSingleSegment)
+        {
+            await _socket.SendAsync(message.First, WebSocketMessageType.Binary, endOfMessage: true, DisposalToken);
+        }
+        else
+        {
+            var position = message.Start;
+            while (message.TryGet(ref position, out var segment))
+            {
+                await _socket.SendAsync(segment, WebSocketMessageType.Binary, position.GetObject() is null, DisposalToken);
+            }
+        }
     }
 
     /// <summary>Called once a message has been handed to the socket whole.</summary>
