@@ -24,7 +24,9 @@ public static class RelayScenario
     public static async Task<List<Figure>> RunAsync(string[] args)
     {
         // `relay <runs>`: more download runs, e.g. to attach a profiler to the broker while they go on.
+        // `relay [runs] --broker DLL`: another build of the broker (an A/B of a change, run alternately).
         var downloadRuns = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var runs) ? runs : 5;
+        var brokerAt = Array.IndexOf(args, "--broker") is var at and >= 0 && at + 1 < args.Length ? Path.GetFullPath(args[at + 1]) : null;
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-relay-" + Guid.NewGuid().ToString("N")[..8]);
         var rows = new List<Figure>();
 
@@ -37,7 +39,7 @@ public static class RelayScenario
         var devPort = new Uri(devServer.Urls.First()).Port;
         Console.Error.WriteLine($"dev server on {devPort}");
 
-        using var broker = BrokerProcess.Start(db, LinkScenario.Secret);
+        using var broker = BrokerProcess.Start(db, LinkScenario.Secret, brokerAt);
         await broker.WaitReadyAsync();
 
         var project = Guid.NewGuid();
