@@ -74,7 +74,7 @@ public sealed class HelloLimitTests(BrokerEnvironment environment) : IClassFixtu
     {
         // The broker answers and closes within a millisecond or two; on a busy machine the runner's own send of the
         // Hello may not have finished by then. Its answer must still be the reason, not a lost connection (it was
-        // ConnectionLostException in one to seven of every 400 on this two-core machine, quiet or busy).
+        // ConnectionLostException in one to seven of every 400 on a two-core machine, quiet or busy).
         var hello = new RunnerHello(LinkProtocol.Version, "big-" + new string('x', LinkLimits.RunnerIdLength), "1.0");
         var lost = new List<string>();
         for (var i = 0; i < 300; i++)

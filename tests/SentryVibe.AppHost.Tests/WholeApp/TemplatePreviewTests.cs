@@ -281,10 +281,9 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
         }
 
         /// <summary>
-        /// React's warning that a component was updated before it mounted, which Next.js's own development tools (its
-        /// hot-reload client and overlay) raise now and then when an HMR message comes in while the page is still
-        /// hydrating. The nextjs template's pages hold no state, so it cannot be about them; every other console error
-        /// still counts.
+        /// React's warning that a component was updated before it mounted. A CI run saw it once in the nextjs case,
+        /// located in Next.js's own development client rather than the page: the template's pages hold no state, so it
+        /// cannot be about them. Every other console error still counts.
         /// </summary>
         private static bool IsNextDevToolsRace(string text) =>
             text.StartsWith("Can't perform a React state update on a component that hasn't mounted yet", StringComparison.Ordinal);
