@@ -25,6 +25,13 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
 
     private readonly List<string> _folders = [];
 
+    /// <summary>
+    /// React's warning that a component was updated before it mounted. A CI run saw it once in the nextjs case, located
+    /// in Next.js's own development client rather than the page; the template's pages hold no state, so it cannot be
+    /// about them. Tolerated for that template only: in any other it would be the page's own bug.
+    /// </summary>
+    private const string NextDevClientRace = "Can't perform a React state update on a component that hasn't mounted yet";
+
     [Theory]
     [InlineData("vite-react", "src/App.tsx", "Your app is")]
     [InlineData("react-node", "src/App.tsx", "Front end and API,")]
@@ -45,7 +52,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             output.WriteLine($"{templateId}: edit of {pageFile} visible {hmr.Elapsed.TotalSeconds:0.00} s after the write");
             await ScreenshotAsync(browser.Page, $"template-{templateId}-2-after-hmr.png");
 
-            browser.AssertNoErrors();
+            browser.AssertNoErrors(templateId == "nextjs" ? NextDevClientRace : null);
             Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
         });
     }
@@ -265,7 +272,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
                 page.PageError += (_, error) => session.Record($"page error: {error}");
                 page.Console += (_, message) =>
                 {
-                    if (message.Type == "error" && !IsNextDevToolsRace(message.Text)) session.Record($"console error: {message.Text} ({message.Location})");
+                    if (message.Type == "error") session.Record($"console error: {message.Text} ({message.Location})");
                 };
                 session._sinceOpen.Start();
                 // Next.js compiles the page on its first request: the load event can take longer than Playwright's default.
@@ -279,14 +286,6 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
                 throw;
             }
         }
-
-        /// <summary>
-        /// React's warning that a component was updated before it mounted. A CI run saw it once in the nextjs case,
-        /// located in Next.js's own development client rather than the page: the template's pages hold no state, so it
-        /// cannot be about them. Every other console error still counts.
-        /// </summary>
-        private static bool IsNextDevToolsRace(string text) =>
-            text.StartsWith("Can't perform a React state update on a component that hasn't mounted yet", StringComparison.Ordinal);
 
         private void Record(string error)
         {
@@ -326,9 +325,14 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
 
         public async Task<bool> IsMarkedAsync() => await Page.EvaluateAsync<int?>("() => window.__sentryvibeMarker ?? null") == 42;
 
-        public void AssertNoErrors()
+        /// <param name="tolerated">The start of one console error that does not count (see <see cref="NextDevClientRace"/>).</param>
+        public void AssertNoErrors(string? tolerated = null)
         {
-            lock (_errors) Assert.True(_errors.Count == 0, "the page reported errors:\n" + string.Join("\n", _errors));
+            lock (_errors)
+            {
+                var errors = _errors.Where(e => tolerated is null || !e.StartsWith("console error: " + tolerated, StringComparison.Ordinal)).ToList();
+                Assert.True(errors.Count == 0, "the page reported errors:\n" + string.Join("\n", errors));
+            }
         }
 
         public async ValueTask DisposeAsync()
