@@ -19,22 +19,24 @@ public static class EventsScenario
     /// <summary>Bursts before the measured rounds: the JIT tiers the broker's intake path up over about three.</summary>
     private const int WarmUpBursts = 3;
 
-    public sealed record Options(string? Against, IReadOnlyList<int> IdleSteps)
+    public sealed record Options(string? Against, IReadOnlyList<int> IdleSteps, TimeSpan DbRoundTrip = default)
     {
-        /// <summary><c>--against DLL</c>, <c>--idle-steps 1,100,1000,5000</c> (the default).</summary>
+        /// <summary><c>--against DLL</c>, <c>--idle-steps 1,100,1000,5000</c> (the default), <c>--db-rtt MS</c> (none).</summary>
         public static Options Parse(string[] args)
         {
             string? against = null;
+            var dbRoundTrip = TimeSpan.Zero;
             IReadOnlyList<int> steps = [1, 100, 1000, 5000];
             for (var i = 0; i < args.Length; i++)
             {
                 if (args[i] == "--against" && i + 1 < args.Length) against = Path.GetFullPath(args[++i]);
+                else if (args[i] == "--db-rtt" && i + 1 < args.Length) dbRoundTrip = TimeSpan.FromMilliseconds(double.Parse(args[++i], CultureInfo.InvariantCulture));
                 else if (args[i] == "--idle-steps" && i + 1 < args.Length)
                 {
                     steps = [.. args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
                 }
             }
-            return new(against, steps);
+            return new(against, steps, dbRoundTrip);
         }
     }
 
@@ -59,6 +61,13 @@ public static class EventsScenario
     {
         var rows = new List<Figure>();
         var db = await LinkScenario.CreateDatabaseAsync(cluster, "events");
+        // Everything that talks to the database (brokers, the raw INSERT, the reader) goes through the delay alike.
+        await using var remote = options.DbRoundTrip > TimeSpan.Zero ? DelayProxy.Start(cluster.Port, options.DbRoundTrip) : null;
+        if (remote is not null)
+        {
+            db = new NpgsqlConnectionStringBuilder(db) { Port = remote.Port }.ConnectionString;
+            rows.Add(new("Database round trip added (a relay delaying each direction, `--db-rtt`)", $"{options.DbRoundTrip.TotalMilliseconds:0.#} ms", "—", "—", "—", null));
+        }
         var builds = new List<(string Name, BrokerProcess Broker)> { ("", BrokerProcess.Start(db, LinkScenario.Secret)) };
         if (options.Against is { } dll) builds.Add(($" ({Path.GetFileName(Path.GetDirectoryName(dll))} build)", BrokerProcess.Start(db, LinkScenario.Secret, dll)));
         try
