@@ -128,6 +128,15 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         long? first = null;
         try
         {
+            // Checked and serialized while the batch before it is still in the database (only on a link past its Hello); a
+            // malformed one is refused below, in its turn, like any other refusal.
+            EventIntake.PreparedBatch? prepared = null;
+            ArgumentException? malformed = null;
+            if (_connection.Hello == HelloState.Done && batch?.Events is { Count: > 0 } toPrepare && toPrepare.Count <= _services.Options.MaxEventsPerBatch)
+            {
+                try { prepared = EventIntake.Prepare(toPrepare); }
+                catch (ArgumentException e) { malformed = e; }
+            }
             await previous;
             var runnerId = RequireHello();
             _connection.Heard();
@@ -156,9 +165,11 @@ internal sealed class BrokerService : IBrokerService, IDisposable
                 stored = true;
                 return new EventAck(Interlocked.Read(ref _committedSeq));
             }
+            if (malformed is not null) throw Error(LinkErrorCodes.InvalidRequest, malformed.Message);
             try
             {
-                var (committed, refused) = await _services.Events.IngestAsync(runnerId, batch.Events, _previewScheme, cancellationToken);
+                prepared ??= EventIntake.Prepare(batch.Events); // its Hello answered while this call waited its turn
+                var (committed, refused) = await _services.Events.IngestAsync(runnerId, prepared, _previewScheme, cancellationToken);
                 InterlockedMax(ref _committedSeq, committed);
                 stored = true;
                 return new EventAck(committed, refused);

@@ -15,13 +15,29 @@ namespace SentryVibe.Broker.Link;
 /// </summary>
 public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity identity, ILogger<EventIntake> logger)
 {
-    private const string InsertSql = """
-        INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
-        SELECT @runner, x.seq, x.project, x.type, x.payload::jsonb, x.ts, now()
-        FROM unnest(@seqs, @projects, @types, @payloads, @timestamps) AS x(seq, project, type, payload, ts)
-        ORDER BY x.seq
-        ON CONFLICT ("RunnerId", "Seq") DO NOTHING
-        RETURNING "Id", "Seq"
+    /// <summary>Which of the batch's projects (<c>@ids</c>) a runner may report on: those assigned to it, locked.</summary>
+    private const string LockSql = """
+        SELECT "Id", "PreviewId" FROM projects WHERE "Id" = ANY(@ids) AND "RunnerId" = @runner ORDER BY "Id" FOR UPDATE
+        """;
+
+    // Locks the owned rows and stores the events of no project or of an owned one, in one statement (one snapshot, so the
+    // rows it stores events of are exactly the rows it locked), and returns both: an owned row as (null, null, id,
+    // preview id), a newly stored event as (id, seq, null, null). A replayed event is not stored again.
+    private const string StoreSql = """
+        WITH owned AS (
+        """ + LockSql + """
+        ), stored AS (
+            INSERT INTO events ("RunnerId", "Seq", "ProjectId", "Type", "Payload", "Timestamp", "CreatedAt")
+            SELECT @runner, x.seq, x.project, x.type, x.payload::jsonb, x.ts, now()
+            FROM unnest(@seqs, @projects, @types, @payloads, @timestamps) AS x(seq, project, type, payload, ts)
+            WHERE x.project IS NULL OR x.project IN (SELECT "Id" FROM owned)
+            ORDER BY x.seq
+            ON CONFLICT ("RunnerId", "Seq") DO NOTHING
+            RETURNING "Id", "Seq"
+        )
+        SELECT NULL::bigint, NULL::bigint, "Id", "PreviewId" FROM owned
+        UNION ALL
+        SELECT "Id", "Seq", NULL::uuid, NULL::text FROM stored
         """;
 
     private const string CheckpointSql = """
@@ -55,26 +71,50 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
     }
 
     /// <summary>
+    /// What needs no database: checks the batch and serializes its events, so that this runs while the runner's batch
+    /// before it is still in the database (<see cref="BrokerService"/> calls it before the batch waits its turn).
+    /// </summary>
+    /// <exception cref="ArgumentException">The batch is malformed (a seq not positive or twice, an event without a body).</exception>
+    public static PreparedBatch Prepare(IReadOnlyList<RunnerEvent> events)
+    {
+        var n = events.Count;
+        var seenSeqs = new HashSet<long>(n);
+        var seqs = new long[n];
+        var projects = new Guid?[n];
+        var types = new string[n];
+        var payloads = new string[n];
+        var timestamps = new DateTimeOffset[n];
+        var ownedFirst = false;
+        for (var i = 0; i < n; i++)
+        {
+            var e = events[i] ?? throw new ArgumentException("A batch holds an event that is null.");
+            if (e.Seq <= 0) throw new ArgumentException($"Event seq must be positive (got {e.Seq}).");
+            if (e.Body is null) throw new ArgumentException($"Event {e.Seq} has no body.");
+            if (!seenSeqs.Add(e.Seq)) throw new ArgumentException($"Event seq {e.Seq} appears twice in one batch.");
+            seqs[i] = e.Seq;
+            projects[i] = e.ProjectId;
+            types[i] = Discriminators.Of(e.Body);
+            payloads[i] = Discriminators.Serialize(e.Body);
+            timestamps[i] = e.Timestamp.ToUniversalTime();
+            ownedFirst |= e.Body is PortDetected;
+        }
+        var batchProjects = events.Where(e => e.ProjectId is not null).Select(e => e.ProjectId!.Value).Distinct().Order().ToArray();
+        return new PreparedBatch(new Rows(events, seqs, projects, types, payloads, timestamps), n == 0 ? 0 : seqs.Max(), batchProjects, ownedFirst);
+    }
+
+    /// <summary>
     /// Stores the batch and returns the runner's committed-through seq once it is durable, with the events refused
     /// (never stored, but settled: the committed seq covers them so the runner drops them). A runner may report only
     /// on projects assigned to it (<c>projects.RunnerId</c>, tombstones included: it still reports a deleted project's
     /// last events); events without a project are its own. Relay preview URLs are rebuilt here from the project's
     /// preview id; other preview URLs are stored only when <see cref="PreviewUrls.IsAcceptable"/> allows them.
     /// </summary>
-    public async Task<(long Committed, IReadOnlyList<RefusedEvent>? Refused)> IngestAsync(string runnerId, IReadOnlyList<RunnerEvent> events,
+    public async Task<(long Committed, IReadOnlyList<RefusedEvent>? Refused)> IngestAsync(string runnerId, PreparedBatch batch,
         string previewScheme, CancellationToken cancellationToken)
     {
-        var count = events.Count;
-        var seenSeqs = new HashSet<long>(count);
-        foreach (var e in events)
-        {
-            if (e.Seq <= 0) throw new ArgumentException($"Event seq must be positive (got {e.Seq}).");
-            if (e.Body is null) throw new ArgumentException($"Event {e.Seq} has no body.");
-            if (!seenSeqs.Add(e.Seq)) throw new ArgumentException($"Event seq {e.Seq} appears twice in one batch.");
-            Discriminators.Of(e.Body);
-        }
-        var maxSeq = count == 0 ? 0 : seenSeqs.Max();
-        var batchProjects = events.Where(e => e.ProjectId is not null).Select(e => e.ProjectId!.Value).Distinct().Order().ToArray();
+        var count = batch.Rows.Count;
+        var maxSeq = batch.MaxSeq;
+        var batchProjects = batch.Projects;
         var previewDomain = identity.PreviewDomain;
 
         await using var scope = scopes.CreateAsyncScope();
@@ -87,62 +127,49 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
             var connection = (NpgsqlConnection)db.Database.GetDbConnection();
             var transaction = (NpgsqlTransaction)tx.GetDbTransaction();
 
-            // One query per batch: lock the batch's project rows that are this runner's (and only those: a runner cannot
-            // hold locks on another's projects) and learn their preview ids. Web locks the same row before it appends a
-            // user message, so per project ids are committed in id order and a live reader that moved past an id never
-            // misses an earlier one committed later.
+            // Lock the batch's project rows that are this runner's (and only those: a runner cannot hold locks on
+            // another's projects) and learn their preview ids. Web locks the same row before it appends a user message, so
+            // per project ids are committed in id order and a live reader that moved past an id never misses an earlier
+            // one committed later. StoreSql locks and inserts in one statement, one snapshot: it stores only events of the
+            // rows it locked (or of no project). Only a batch with a PortDetected, which needs its project's preview id to
+            // be admitted, learns the owned rows in a round trip of its own first.
             var owned = new Dictionary<Guid, string>();
-            if (batchProjects.Length > 0)
+            if (batch.NeedsOwnedFirst && batchProjects.Length > 0)
             {
-                await using var lockRows = new NpgsqlCommand("""
-                    SELECT "Id", "PreviewId" FROM projects WHERE "Id" = ANY(@ids) AND "RunnerId" = @runner ORDER BY "Id" FOR UPDATE
-                    """, connection, transaction);
-                lockRows.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = batchProjects });
-                lockRows.Parameters.AddWithValue("runner", runnerId);
+                await using var lockRows = new NpgsqlCommand(LockSql, connection, transaction);
+                Owned(lockRows.Parameters, batchProjects, runnerId);
                 await using var locked = await lockRows.ExecuteReaderAsync(ct);
                 while (await locked.ReadAsync(ct)) owned[locked.GetGuid(0)] = locked.GetString(1);
             }
+            var (rows, refusals) = batch.NeedsOwnedFirst ? Admit(batch.Rows, owned, previewDomain, previewScheme) : (batch.Rows, (List<RefusedEvent>?)null);
 
-            var accepted = new List<RunnerEvent>(count);
-            List<RefusedEvent>? refusals = null;
-            foreach (var e in events)
+            var inserted = new List<(long Id, long Seq)>(rows.Count);
+            if (rows.Count > 0)
             {
-                var (stored, reason) = Admit(e, owned, previewDomain, previewScheme);
-                if (stored is not null) accepted.Add(stored);
-                else (refusals ??= []).Add(new RefusedEvent(e.Seq, reason!));
+                await using var store = new NpgsqlCommand(StoreSql, connection, transaction);
+                Owned(store.Parameters, batchProjects, runnerId);
+                store.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Seqs });
+                store.Parameters.Add(new NpgsqlParameter("projects", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = rows.Projects });
+                store.Parameters.Add(new NpgsqlParameter("types", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Types });
+                store.Parameters.Add(new NpgsqlParameter("payloads", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Payloads });
+                store.Parameters.Add(new NpgsqlParameter("timestamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Timestamps });
+                await using var reader = await store.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    if (reader.IsDBNull(0)) owned[reader.GetGuid(2)] = reader.GetString(3);
+                    else inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
+                }
             }
-
-            var n = accepted.Count;
-            var seqs = new long[n];
-            var projects = new Guid?[n];
-            var types = new string[n];
-            var payloads = new string[n];
-            var timestamps = new DateTimeOffset[n];
-            var bySeq = new Dictionary<long, RunnerEvent>(n);
-            for (var i = 0; i < n; i++)
+            if (!batch.NeedsOwnedFirst)
             {
-                var e = accepted[i];
-                bySeq[e.Seq] = e;
-                seqs[i] = e.Seq;
-                projects[i] = e.ProjectId;
-                types[i] = Discriminators.Of(e.Body);
-                payloads[i] = Discriminators.Serialize(e.Body);
-                timestamps[i] = e.Timestamp.ToUniversalTime();
+                // StoreSql left out the events of projects not this runner's; say so for each.
+                foreach (var e in rows.Events)
+                {
+                    if (e.ProjectId is { } projectId && !owned.ContainsKey(projectId)) (refusals ??= []).Add(new RefusedEvent(e.Seq, NotAssigned(projectId)));
+                }
             }
-
-            var inserted = new List<(long Id, long Seq)>(n);
-            if (n > 0)
-            {
-                await using var insert = new NpgsqlCommand(InsertSql, connection, transaction);
-                insert.Parameters.AddWithValue("runner", runnerId);
-                insert.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = seqs });
-                insert.Parameters.Add(new NpgsqlParameter("projects", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = projects });
-                insert.Parameters.Add(new NpgsqlParameter("types", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = types });
-                insert.Parameters.Add(new NpgsqlParameter("payloads", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = payloads });
-                insert.Parameters.Add(new NpgsqlParameter("timestamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = timestamps });
-                await using var reader = await insert.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct)) inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
-            }
+            var bySeq = new Dictionary<long, RunnerEvent>(inserted.Count);
+            foreach (var e in rows.Events) bySeq[e.Seq] = e;
 
             // Only rows inserted now are projected: a replayed batch must not apply twice. Per project: when every new
             // event only moves the cursor (ProjectProjector.MovesOnlyCursor) the row gets one set-based UPDATE with the
@@ -164,19 +191,21 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
 
             if (cold.Count > 0)
             {
-                var rows = await db.Projects.Where(p => cold.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
+                var loaded = await db.Projects.Where(p => cold.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
                 foreach (var (id, seq) in inserted)
                 {
                     var e = bySeq[seq];
-                    if (e.ProjectId is { } projectId && rows.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
+                    if (e.ProjectId is { } projectId && loaded.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
                 }
                 await db.SaveChangesAsync(ct);
             }
             foreach (var p in cold) hot.Remove(p);
 
             // The tail of the transaction is one round trip: the committed seq, the hot projects' cursors, the
-            // checkpoints and the readers' wake-up. NOTIFY inside the transaction is delivered only at its commit, so a
-            // woken reader finds the rows; a rolled-back batch wakes nobody.
+            // checkpoints, the readers' wake-up and the COMMIT itself. NOTIFY inside the transaction is delivered only at
+            // its commit, so a woken reader finds the rows; a rolled-back batch wakes nobody. After an error Postgres skips
+            // the rest of the round trip, COMMIT included, and reading the results throws it; Npgsql learns from the
+            // server that the transaction ended, so disposing it does not roll back what was committed.
             using var tail = new NpgsqlBatch(connection, transaction);
             var committedCommand = new NpgsqlBatchCommand(CommittedSql);
             committedCommand.Parameters.AddWithValue("runner", runnerId);
@@ -212,14 +241,13 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
                 });
                 tail.BatchCommands.Add(wake);
             }
+            tail.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
             long committedSeq;
             await using (var results = await tail.ExecuteReaderAsync(ct))
             {
                 committedSeq = await results.ReadAsync(ct) ? results.GetInt64(0) : maxSeq;
-                while (await results.NextResultAsync(ct)) { } // surfaces an error of any later command
+                while (await results.NextResultAsync(ct)) { } // surfaces an error of any later command, or of the COMMIT
             }
-
-            await tx.CommitAsync(ct);
             return (committedSeq, (IReadOnlyList<RefusedEvent>?)refusals);
         }, cancellationToken);
 
@@ -232,14 +260,42 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
         return (committed, refused);
     }
 
+    private static void Owned(NpgsqlParameterCollection parameters, Guid[] projects, string runnerId)
+    {
+        parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = projects });
+        parameters.AddWithValue("runner", runnerId);
+    }
+
+    private static string NotAssigned(Guid projectId) => $"Project {projectId} is not assigned to this runner.";
+
+    /// <summary>The rows that may be stored (a relay PortDetected's URL rebuilt) and the events refused, with why.</summary>
+    private static (Rows Rows, List<RefusedEvent>? Refused) Admit(Rows batch, Dictionary<Guid, string> owned, string previewDomain, string previewScheme)
+    {
+        var keep = new List<int>(batch.Count);
+        var events = new List<RunnerEvent>(batch.Count);
+        List<RefusedEvent>? refused = null;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var (stored, reason) = Admit(batch.Events[i], owned, previewDomain, previewScheme);
+            if (stored is null)
+            {
+                (refused ??= []).Add(new RefusedEvent(batch.Events[i].Seq, reason!));
+                continue;
+            }
+            keep.Add(i);
+            events.Add(stored);
+        }
+        var rows = new Rows(events, [.. keep.Select(i => batch.Seqs[i])], [.. keep.Select(i => batch.Projects[i])], [.. keep.Select(i => batch.Types[i])],
+            [.. keep.Select((i, k) => ReferenceEquals(events[k], batch.Events[i]) ? batch.Payloads[i] : Discriminators.Serialize(events[k].Body))],
+            [.. keep.Select(i => batch.Timestamps[i])]);
+        return (rows, refused);
+    }
+
     /// <summary>The event as it may be stored, or null and why not.</summary>
     private static (RunnerEvent? Stored, string? Reason) Admit(RunnerEvent e, Dictionary<Guid, string> owned, string previewDomain, string previewScheme)
     {
         string? previewId = null;
-        if (e.ProjectId is { } projectId && !owned.TryGetValue(projectId, out previewId))
-        {
-            return (null, $"Project {projectId} is not assigned to this runner.");
-        }
+        if (e.ProjectId is { } projectId && !owned.TryGetValue(projectId, out previewId)) return (null, NotAssigned(projectId));
         if (e.Body is not PortDetected port) return (e, null);
         if (previewId is null) return (null, "A port-detected event needs the project it is about.");
         if (port.Provider == PreviewUrls.RelayProvider)
@@ -251,4 +307,17 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
             ? (e, null)
             : (null, "The preview URL is not an http(s) address of loopback, a Cloudflare quick tunnel or this broker's preview domain.");
     }
+
+    /// <summary>Events and their columns as the INSERT takes them, index-aligned.</summary>
+    public sealed record Rows(IReadOnlyList<RunnerEvent> Events, long[] Seqs, Guid?[] Projects, string[] Types, string[] Payloads,
+        DateTimeOffset[] Timestamps)
+    {
+        public int Count => Seqs.Length;
+    }
+
+    /// <summary>
+    /// A batch checked and serialized (<see cref="Prepare"/>): its rows, its highest seq, its distinct projects in id
+    /// order, and whether an event needs its project's preview id before it can be admitted.
+    /// </summary>
+    public sealed record PreparedBatch(Rows Rows, long MaxSeq, Guid[] Projects, bool NeedsOwnedFirst);
 }
