@@ -58,7 +58,8 @@ public sealed record HelloReply(
     string? PreviewDomain = null,
     int HeartbeatSeconds = 5,
     int PublishCallsPerSecond = LinkProtocol.DefaultPublishCallsPerSecond, // the runner spaces its PublishEvents calls by it
-    int BatchesInFlight = 1); // PublishEvents calls the runner may have unanswered at once (a broker that omits it: one)
+    int BatchesInFlight = 1, // PublishEvents calls the runner may have unanswered at once (a broker that omits it: one)
+    int EventsPerBatch = LinkProtocol.EventsPerBatchUnstated); // events the broker takes in one PublishEvents call
 
 public sealed record Heartbeat(DateTimeOffset SentAt, IReadOnlyList<Guid>? ActiveProjects = null);
 

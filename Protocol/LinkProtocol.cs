@@ -59,6 +59,17 @@ public static class LinkProtocol
     /// </summary>
     public const int BatchesInFlight = 2;
 
+    /// <summary>
+    /// Events a runner puts in one PublishEvents call at most (and 2 MB of them): the broker's default limit, told in
+    /// <see cref="HelloReply.EventsPerBatch"/>. A batch's round trips and commit are paid once however many events it
+    /// holds; 4,000 instead of 1,000 took the bench's sustained rate up by a tenth to a quarter. A broker that does not
+    /// say takes <see cref="EventsPerBatchUnstated"/>.
+    /// </summary>
+    public const int EventsPerBatch = 4000;
+
+    /// <summary>The limit of a broker whose Hello reply does not state one (brokers before it did took 1,000).</summary>
+    public const int EventsPerBatchUnstated = 1000;
+
     /// <summary>A runner not heard from for this long is offline.</summary>
     public static readonly TimeSpan OfflineAfter = TimeSpan.FromSeconds(15);
 

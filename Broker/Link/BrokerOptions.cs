@@ -28,7 +28,8 @@ public sealed class BrokerOptions
     /// <summary>The seed's shared runner secret (<c>RUNNER_SHARED_SECRET</c>); per-runner tokens work beside it.</summary>
     public string? SharedSecret { get; set; }
 
-    public int MaxEventsPerBatch { get; set; } = 1000;
+    /// <summary>Events one PublishEvents call may hold; told to the runner in its Hello reply.</summary>
+    public int MaxEventsPerBatch { get; set; } = LinkProtocol.EventsPerBatch;
 
     /// <summary>
     /// PublishEvents calls a runner may make per second (token bucket, burst twice as big). Told to the runner in its

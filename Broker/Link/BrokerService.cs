@@ -99,7 +99,8 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         _connection.Accept(hello.RunnerId, connectedAt);
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
-            (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond, LinkProtocol.BatchesInFlight);
+            (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond, LinkProtocol.BatchesInFlight,
+            _services.Options.MaxEventsPerBatch);
     }
 
     /// <remarks>

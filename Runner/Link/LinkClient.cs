@@ -32,7 +32,6 @@ public sealed class LinkClient(
     SentryVibe.Runner.Agents.AgentSandbox? sandbox = null,
     IOptions<SentryVibe.Runner.Agents.AgentOptions>? agentOptions = null) : BackgroundService
 {
-    public const int BatchSize = 1000;
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
@@ -159,7 +158,7 @@ public sealed class LinkClient(
         var loops = new[]
         {
             SendEventsAsync(broker, TimeSpan.FromSeconds(1.0 / Math.Max(1, reply.PublishCallsPerSecond)),
-                Math.Clamp(reply.BatchesInFlight, 1, LinkProtocol.BatchesInFlight), ct),
+                Math.Clamp(reply.BatchesInFlight, 1, LinkProtocol.BatchesInFlight), Math.Clamp(reply.EventsPerBatch, 1, LinkProtocol.EventsPerBatch), ct),
             HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
             SendResultsAsync(broker, ct),
         };
@@ -197,7 +196,8 @@ public sealed class LinkClient(
     /// while the broker stores the one before. Answers are taken in the order the calls went out. When one fails, the
     /// broker refuses the ones sent behind it, so those are waited out and everything unacknowledged goes again.
     /// </param>
-    private async Task SendEventsAsync(IBrokerService broker, TimeSpan spacing, int inFlight, CancellationToken ct)
+    /// <param name="batchSize">Events in one call at most, as the broker's Hello reply states (and 2 MB of them).</param>
+    private async Task SendEventsAsync(IBrokerService broker, TimeSpan spacing, int inFlight, int batchSize, CancellationToken ct)
     {
         var failures = 0;
         var lastCall = 0L;
@@ -210,7 +210,7 @@ public sealed class LinkClient(
             {
                 var early = spacing - Stopwatch.GetElapsedTime(lastCall);
                 if (early > TimeSpan.Zero) await Task.Delay(early, ct);
-                var batch = outbox.PeekBatch(BatchSize, after: sentThrough);
+                var batch = outbox.PeekBatch(batchSize, after: sentThrough);
                 if (batch.Count > 0)
                 {
                     lastCall = Stopwatch.GetTimestamp();
