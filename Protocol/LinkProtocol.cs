@@ -67,7 +67,7 @@ public static class LinkProtocol
     /// </summary>
     public const int EventsPerBatch = 4000;
 
-    /// <summary>The limit of a broker whose Hello reply does not state one (brokers before it did took 1,000).</summary>
+    /// <summary>The limit of a broker whose Hello reply does not state one: brokers took 1,000 before they said so.</summary>
     public const int EventsPerBatchUnstated = 1000;
 
     /// <summary>A runner not heard from for this long is offline.</summary>
