@@ -160,14 +160,9 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
                     else inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
                 }
             }
-            if (!batch.NeedsOwnedFirst)
-            {
-                // StoreSql left out the events of projects not this runner's; say so for each.
-                foreach (var e in rows.Events)
-                {
-                    if (e.ProjectId is { } projectId && !owned.ContainsKey(projectId)) (refusals ??= []).Add(new RefusedEvent(e.Seq, NotAssigned(projectId)));
-                }
-            }
+            // StoreSql left out the events of projects not this runner's: the same rule, now with the owned rows known,
+            // says which and why (without a port event nothing else refuses, so the stored rows are the batch's).
+            if (!batch.NeedsOwnedFirst) refusals = Admit(batch.Rows, owned, previewDomain, previewScheme).Refused;
             var bySeq = new Dictionary<long, RunnerEvent>(inserted.Count);
             foreach (var e in rows.Events) bySeq[e.Seq] = e;
 
@@ -266,9 +261,10 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
         parameters.AddWithValue("runner", runnerId);
     }
 
-    private static string NotAssigned(Guid projectId) => $"Project {projectId} is not assigned to this runner.";
-
-    /// <summary>The rows that may be stored (a relay PortDetected's URL rebuilt) and the events refused, with why.</summary>
+    /// <summary>
+    /// The rows that may be stored (a relay PortDetected's URL rebuilt) and the events refused, with why; the batch's own
+    /// rows when every event is stored as it came.
+    /// </summary>
     private static (Rows Rows, List<RefusedEvent>? Refused) Admit(Rows batch, Dictionary<Guid, string> owned, string previewDomain, string previewScheme)
     {
         var keep = new List<int>(batch.Count);
@@ -285,6 +281,7 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
             keep.Add(i);
             events.Add(stored);
         }
+        if (refused is null && events.Select((e, k) => ReferenceEquals(e, batch.Events[k])).All(same => same)) return (batch, null);
         var rows = new Rows(events, [.. keep.Select(i => batch.Seqs[i])], [.. keep.Select(i => batch.Projects[i])], [.. keep.Select(i => batch.Types[i])],
             [.. keep.Select((i, k) => ReferenceEquals(events[k], batch.Events[i]) ? batch.Payloads[i] : Discriminators.Serialize(events[k].Body))],
             [.. keep.Select(i => batch.Timestamps[i])]);
@@ -295,7 +292,7 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
     private static (RunnerEvent? Stored, string? Reason) Admit(RunnerEvent e, Dictionary<Guid, string> owned, string previewDomain, string previewScheme)
     {
         string? previewId = null;
-        if (e.ProjectId is { } projectId && !owned.TryGetValue(projectId, out previewId)) return (null, NotAssigned(projectId));
+        if (e.ProjectId is { } projectId && !owned.TryGetValue(projectId, out previewId)) return (null, $"Project {projectId} is not assigned to this runner.");
         if (e.Body is not PortDetected port) return (e, null);
         if (previewId is null) return (null, "A port-detected event needs the project it is about.");
         if (port.Provider == PreviewUrls.RelayProvider)
