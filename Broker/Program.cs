@@ -5,7 +5,7 @@ using SentryVibe.Data;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddSentryVibeDb();
+builder.AddSentryVibeDataSource();
 builder.AddRunnerLink();
 builder.AddPreviewRelay();
 

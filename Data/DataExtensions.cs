@@ -16,13 +16,7 @@ public static class DataExtensions
     /// </summary>
     public static IHostApplicationBuilder AddSentryVibeDb(this IHostApplicationBuilder builder)
     {
-        var key = $"ConnectionStrings:{ConnectionName}";
-        if (string.IsNullOrWhiteSpace(builder.Configuration[key])
-            && builder.Configuration["DATABASE_URL"] is { Length: > 0 } url)
-        {
-            builder.Configuration[key] = DatabaseUrl.ToConnectionString(url);
-        }
-
+        var key = UseDatabaseUrl(builder.Configuration);
         builder.AddNpgsqlDbContext<SentryVibeDb>(ConnectionName, configureDbContextOptions: options =>
             options.ConfigureWarnings(w => w.Ignore(Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.PendingModelChangesWarning)));
         builder.Services.AddSingleton(sp =>
@@ -32,6 +26,29 @@ public static class DataExtensions
             return new NpgsqlDataSourceBuilder(connectionString).Build();
         });
         return builder;
+    }
+
+    /// <summary>
+    /// Registers only an <see cref="NpgsqlDataSource"/>, the Aspire way (health check, traces, metrics): for the broker,
+    /// whose every statement is its own SQL, so it never loads EF Core and its model (docs/architecture.md, decision 3).
+    /// Honours Railway's <c>DATABASE_URL</c>.
+    /// </summary>
+    public static IHostApplicationBuilder AddSentryVibeDataSource(this IHostApplicationBuilder builder)
+    {
+        UseDatabaseUrl(builder.Configuration);
+        builder.AddNpgsqlDataSource(ConnectionName);
+        return builder;
+    }
+
+    /// <summary>The connection string's configuration key, filled from <c>DATABASE_URL</c> when only that is set.</summary>
+    private static string UseDatabaseUrl(IConfigurationManager configuration)
+    {
+        var key = $"ConnectionStrings:{ConnectionName}";
+        if (string.IsNullOrWhiteSpace(configuration[key]) && configuration["DATABASE_URL"] is { Length: > 0 } url)
+        {
+            configuration[key] = DatabaseUrl.ToConnectionString(url);
+        }
+        return key;
     }
 }
 

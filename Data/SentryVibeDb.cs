@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
@@ -139,11 +138,8 @@ public sealed class SentryVibeDb(DbContextOptions<SentryVibeDb> options) : Ident
     }
 
     private static Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter<T, string> Json<T>() where T : new() =>
-        new(v => JsonSerializer.Serialize(v, LinkProtocol.JsonOptions),
-            v => JsonSerializer.Deserialize<T>(v, LinkProtocol.JsonOptions) ?? new T());
+        new(v => JsonColumn.Write(v), v => JsonColumn.Read<T>(v));
 
     private static ValueComparer<T> JsonComparer<T>() where T : new() =>
-        new((a, b) => JsonSerializer.Serialize(a, LinkProtocol.JsonOptions) == JsonSerializer.Serialize(b, LinkProtocol.JsonOptions),
-            v => JsonSerializer.Serialize(v, LinkProtocol.JsonOptions).GetHashCode(),
-            v => JsonSerializer.Deserialize<T>(JsonSerializer.Serialize(v, LinkProtocol.JsonOptions), LinkProtocol.JsonOptions) ?? new T());
+        new((a, b) => JsonColumn.Write(a) == JsonColumn.Write(b), v => JsonColumn.Write(v).GetHashCode(), v => JsonColumn.Read<T>(JsonColumn.Write(v)));
 }

@@ -6,7 +6,6 @@ namespace SentryVibe.Broker.Link;
 internal static class DatabaseFailures
 {
     public static bool Is(Exception e) =>
-        e is NpgsqlException or TimeoutException or Microsoft.EntityFrameworkCore.DbUpdateException
-        || (e is InvalidOperationException && e.InnerException is not null && Is(e.InnerException))
-        || e is Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException;
+        e is NpgsqlException or TimeoutException
+        || (e is InvalidOperationException && e.InnerException is not null && Is(e.InnerException));
 }

@@ -1,7 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using NpgsqlTypes;
 using SentryVibe.Data;
@@ -13,7 +11,7 @@ namespace SentryVibe.Broker.Link;
 /// Appends a runner's event batch to the log idempotently on (runner, seq), folds the newly inserted ones into their
 /// project rows and checkpoints in the same transaction, and wakes readers with one NOTIFY per project, delivered at commit.
 /// </summary>
-public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity identity, ILogger<EventIntake> logger)
+public sealed class EventIntake(NpgsqlDataSource db, BrokerIdentity identity, ILogger<EventIntake> logger)
 {
     /// <summary>Which of the batch's projects (<c>@ids</c>) a runner may report on: those assigned to it, locked.</summary>
     private const string LockSql = """
@@ -57,18 +55,6 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
     private const string CommittedSql = """
         UPDATE runners SET "CommittedSeq" = GREATEST("CommittedSeq", @max) WHERE "Id" = @runner RETURNING "CommittedSeq"
         """;
-
-    /// <summary>
-    /// Builds the EF model and compiles the projector's query before the first runner needs them (seconds on a cold
-    /// start, which a reconnecting runner would otherwise wait out after a broker restart).
-    /// </summary>
-    public async Task WarmUpAsync(CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
-        var none = new HashSet<Guid>();
-        await db.Projects.Where(p => none.Contains(p.Id)).ToDictionaryAsync(p => p.Id, cancellationToken);
-    }
 
     /// <summary>
     /// What needs no database: checks the batch and serializes its events, so that this runs while the runner's batch
@@ -117,142 +103,139 @@ public sealed class EventIntake(IServiceScopeFactory scopes, BrokerIdentity iden
         var batchProjects = batch.Projects;
         var previewDomain = identity.PreviewDomain;
 
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<SentryVibeDb>();
-        var strategy = db.Database.CreateExecutionStrategy();
-        var (committed, refused) = await strategy.ExecuteAsync(async ct =>
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        // Lock the batch's project rows that are this runner's (and only those: a runner cannot hold locks on
+        // another's projects) and learn their preview ids. Web locks the same row before it appends a user message, so
+        // per project ids are committed in id order and a live reader that moved past an id never misses an earlier
+        // one committed later. StoreSql locks and inserts in one statement, one snapshot: it stores only events of the
+        // rows it locked (or of no project). Only a batch with a PortDetected, which needs its project's preview id to
+        // be admitted, learns the owned rows in a round trip of its own first.
+        var owned = new Dictionary<Guid, string>();
+        if (batch.NeedsOwnedFirst && batchProjects.Length > 0)
         {
-            db.ChangeTracker.Clear();
-            await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
-            var transaction = (NpgsqlTransaction)tx.GetDbTransaction();
+            await using var lockRows = new NpgsqlCommand(LockSql, connection, transaction);
+            Owned(lockRows.Parameters, batchProjects, runnerId);
+            await using var locked = await lockRows.ExecuteReaderAsync(cancellationToken);
+            while (await locked.ReadAsync(cancellationToken)) owned[locked.GetGuid(0)] = locked.GetString(1);
+        }
+        var (rows, refusals) = batch.NeedsOwnedFirst ? Admit(batch.Rows, owned, previewDomain, previewScheme) : (batch.Rows, (List<RefusedEvent>?)null);
 
-            // Lock the batch's project rows that are this runner's (and only those: a runner cannot hold locks on
-            // another's projects) and learn their preview ids. Web locks the same row before it appends a user message, so
-            // per project ids are committed in id order and a live reader that moved past an id never misses an earlier
-            // one committed later. StoreSql locks and inserts in one statement, one snapshot: it stores only events of the
-            // rows it locked (or of no project). Only a batch with a PortDetected, which needs its project's preview id to
-            // be admitted, learns the owned rows in a round trip of its own first.
-            var owned = new Dictionary<Guid, string>();
-            if (batch.NeedsOwnedFirst && batchProjects.Length > 0)
+        var inserted = new List<(long Id, long Seq)>(rows.Count);
+        if (rows.Count > 0)
+        {
+            await using var store = new NpgsqlCommand(StoreSql, connection, transaction);
+            Owned(store.Parameters, batchProjects, runnerId);
+            store.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Seqs });
+            store.Parameters.Add(new NpgsqlParameter("projects", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = rows.Projects });
+            store.Parameters.Add(new NpgsqlParameter("types", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Types });
+            store.Parameters.Add(new NpgsqlParameter("payloads", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Payloads });
+            store.Parameters.Add(new NpgsqlParameter("timestamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Timestamps });
+            await using var reader = await store.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
             {
-                await using var lockRows = new NpgsqlCommand(LockSql, connection, transaction);
-                Owned(lockRows.Parameters, batchProjects, runnerId);
-                await using var locked = await lockRows.ExecuteReaderAsync(ct);
-                while (await locked.ReadAsync(ct)) owned[locked.GetGuid(0)] = locked.GetString(1);
+                if (reader.IsDBNull(0)) owned[reader.GetGuid(2)] = reader.GetString(3);
+                else inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
             }
-            var (rows, refusals) = batch.NeedsOwnedFirst ? Admit(batch.Rows, owned, previewDomain, previewScheme) : (batch.Rows, (List<RefusedEvent>?)null);
+        }
+        // StoreSql left out the events of projects not this runner's: the same rule, now with the owned rows known,
+        // says which and why (without a port event nothing else refuses, so the stored rows are the batch's).
+        if (!batch.NeedsOwnedFirst) refusals = Admit(batch.Rows, owned, previewDomain, previewScheme).Refused;
+        var bySeq = new Dictionary<long, RunnerEvent>(inserted.Count);
+        foreach (var e in rows.Events) bySeq[e.Seq] = e;
 
-            var inserted = new List<(long Id, long Seq)>(rows.Count);
-            if (rows.Count > 0)
+        // Only rows inserted now are projected: a replayed batch must not apply twice. Per project: when every new
+        // event only moves the cursor (ProjectProjector.MovesOnlyCursor) the row gets one set-based UPDATE with the
+        // batch's last id and time; otherwise the row is loaded and every event folded in id order, as before.
+        var notify = new Dictionary<Guid, long>();
+        var hot = new Dictionary<Guid, (long Id, DateTimeOffset At)>();
+        var cold = new HashSet<Guid>();
+        var checkpoints = new List<(Guid Project, CheckpointCreated Checkpoint)>();
+        inserted.Sort();
+        foreach (var (id, seq) in inserted)
+        {
+            var e = bySeq[seq];
+            if (e.ProjectId is not { } p) continue;
+            notify[p] = id; // ids ascend
+            if (e.Body is CheckpointCreated checkpoint) checkpoints.Add((p, checkpoint));
+            if (!ProjectProjector.MovesOnlyCursor(e.Body)) cold.Add(p);
+            else hot[p] = (id, e.Timestamp);
+        }
+
+        // The cold rows are already locked (StoreSql, or LockSql before it): they are read, folded into and stored
+        // (in the tail below) without another writer in between.
+        var loaded = new Dictionary<Guid, Project>();
+        if (cold.Count > 0)
+        {
+            await using var load = new NpgsqlCommand(ProjectRows.SelectSql, connection, transaction);
+            load.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = cold.ToArray() });
+            await using (var rowsRead = await load.ExecuteReaderAsync(cancellationToken))
             {
-                await using var store = new NpgsqlCommand(StoreSql, connection, transaction);
-                Owned(store.Parameters, batchProjects, runnerId);
-                store.Parameters.Add(new NpgsqlParameter("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Seqs });
-                store.Parameters.Add(new NpgsqlParameter("projects", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = rows.Projects });
-                store.Parameters.Add(new NpgsqlParameter("types", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Types });
-                store.Parameters.Add(new NpgsqlParameter("payloads", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Payloads });
-                store.Parameters.Add(new NpgsqlParameter("timestamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Timestamps });
-                await using var reader = await store.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    if (reader.IsDBNull(0)) owned[reader.GetGuid(2)] = reader.GetString(3);
-                    else inserted.Add((reader.GetInt64(0), reader.GetInt64(1)));
-                }
+                while (await rowsRead.ReadAsync(cancellationToken)) loaded.Add(rowsRead.GetGuid(0), ProjectRows.Read(rowsRead));
             }
-            // StoreSql left out the events of projects not this runner's: the same rule, now with the owned rows known,
-            // says which and why (without a port event nothing else refuses, so the stored rows are the batch's).
-            if (!batch.NeedsOwnedFirst) refusals = Admit(batch.Rows, owned, previewDomain, previewScheme).Refused;
-            var bySeq = new Dictionary<long, RunnerEvent>(inserted.Count);
-            foreach (var e in rows.Events) bySeq[e.Seq] = e;
-
-            // Only rows inserted now are projected: a replayed batch must not apply twice. Per project: when every new
-            // event only moves the cursor (ProjectProjector.MovesOnlyCursor) the row gets one set-based UPDATE with the
-            // batch's last id and time; otherwise the row is loaded and every event folded in id order, as before.
-            var notify = new Dictionary<Guid, long>();
-            var hot = new Dictionary<Guid, (long Id, DateTimeOffset At)>();
-            var cold = new HashSet<Guid>();
-            var checkpoints = new List<(Guid Project, CheckpointCreated Checkpoint)>();
-            inserted.Sort();
             foreach (var (id, seq) in inserted)
             {
                 var e = bySeq[seq];
-                if (e.ProjectId is not { } p) continue;
-                notify[p] = id; // ids ascend
-                if (e.Body is CheckpointCreated checkpoint) checkpoints.Add((p, checkpoint));
-                if (!ProjectProjector.MovesOnlyCursor(e.Body)) cold.Add(p);
-                else hot[p] = (id, e.Timestamp);
+                if (e.ProjectId is { } projectId && loaded.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
             }
+        }
+        foreach (var p in cold) hot.Remove(p);
 
-            if (cold.Count > 0)
+        // The tail of the transaction is one round trip: the committed seq, the cold rows, the hot projects' cursors,
+        // the checkpoints, the readers' wake-up and the COMMIT itself. NOTIFY inside the transaction is delivered only at
+        // its commit, so a woken reader finds the rows; a rolled-back batch wakes nobody. After an error Postgres skips
+        // the rest of the round trip, COMMIT included, and reading the results throws it; Npgsql learns from the
+        // server that the transaction ended, so disposing it does not roll back what was committed.
+        using var tail = new NpgsqlBatch(connection, transaction);
+        var committedCommand = new NpgsqlBatchCommand(CommittedSql);
+        committedCommand.Parameters.AddWithValue("runner", runnerId);
+        committedCommand.Parameters.AddWithValue("max", maxSeq);
+        tail.BatchCommands.Add(committedCommand);
+        foreach (var project in loaded.Values) tail.BatchCommands.Add(ProjectRows.Update(project));
+        if (hot.Count > 0)
+        {
+            var cursor = new NpgsqlBatchCommand(CursorSql);
+            cursor.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = hot.Keys.ToArray() });
+            cursor.Parameters.Add(new NpgsqlParameter("lasts", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = hot.Values.Select(v => v.Id).ToArray() });
+            cursor.Parameters.Add(new NpgsqlParameter("ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz)
             {
-                var loaded = await db.Projects.Where(p => cold.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
-                foreach (var (id, seq) in inserted)
-                {
-                    var e = bySeq[seq];
-                    if (e.ProjectId is { } projectId && loaded.TryGetValue(projectId, out var project)) ProjectProjector.Apply(project, e.Body, id, e.Timestamp);
-                }
-                await db.SaveChangesAsync(ct);
-            }
-            foreach (var p in cold) hot.Remove(p);
-
-            // The tail of the transaction is one round trip: the committed seq, the hot projects' cursors, the
-            // checkpoints, the readers' wake-up and the COMMIT itself. NOTIFY inside the transaction is delivered only at
-            // its commit, so a woken reader finds the rows; a rolled-back batch wakes nobody. After an error Postgres skips
-            // the rest of the round trip, COMMIT included, and reading the results throws it; Npgsql learns from the
-            // server that the transaction ended, so disposing it does not roll back what was committed.
-            using var tail = new NpgsqlBatch(connection, transaction);
-            var committedCommand = new NpgsqlBatchCommand(CommittedSql);
-            committedCommand.Parameters.AddWithValue("runner", runnerId);
-            committedCommand.Parameters.AddWithValue("max", maxSeq);
-            tail.BatchCommands.Add(committedCommand);
-            if (hot.Count > 0)
+                Value = hot.Values.Select(v => v.At.ToUniversalTime()).ToArray(),
+            });
+            tail.BatchCommands.Add(cursor);
+        }
+        foreach (var (projectId, checkpoint) in checkpoints)
+        {
+            var upsert = new NpgsqlBatchCommand(CheckpointSql);
+            upsert.Parameters.AddWithValue("id", checkpoint.CheckpointId);
+            upsert.Parameters.AddWithValue("project", projectId);
+            upsert.Parameters.AddWithValue("message", checkpoint.Message);
+            upsert.Parameters.Add(new NpgsqlParameter("turn", NpgsqlDbType.Integer) { Value = (object?)checkpoint.Turn ?? DBNull.Value });
+            upsert.Parameters.AddWithValue("created", checkpoint.CreatedAt.ToUniversalTime());
+            tail.BatchCommands.Add(upsert);
+        }
+        if (notify.Count > 0)
+        {
+            var wake = new NpgsqlBatchCommand(NotifySql);
+            wake.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text)
             {
-                var cursor = new NpgsqlBatchCommand(CursorSql);
-                cursor.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Uuid) { Value = hot.Keys.ToArray() });
-                cursor.Parameters.Add(new NpgsqlParameter("lasts", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = hot.Values.Select(v => v.Id).ToArray() });
-                cursor.Parameters.Add(new NpgsqlParameter("ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz)
-                {
-                    Value = hot.Values.Select(v => v.At.ToUniversalTime()).ToArray(),
-                });
-                tail.BatchCommands.Add(cursor);
-            }
-            foreach (var (projectId, checkpoint) in checkpoints)
-            {
-                var upsert = new NpgsqlBatchCommand(CheckpointSql);
-                upsert.Parameters.AddWithValue("id", checkpoint.CheckpointId);
-                upsert.Parameters.AddWithValue("project", projectId);
-                upsert.Parameters.AddWithValue("message", checkpoint.Message);
-                upsert.Parameters.Add(new NpgsqlParameter("turn", NpgsqlDbType.Integer) { Value = (object?)checkpoint.Turn ?? DBNull.Value });
-                upsert.Parameters.AddWithValue("created", checkpoint.CreatedAt.ToUniversalTime());
-                tail.BatchCommands.Add(upsert);
-            }
-            if (notify.Count > 0)
-            {
-                var wake = new NpgsqlBatchCommand(NotifySql);
-                wake.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text)
-                {
-                    Value = notify.Select(kv => EventNotification.Format(kv.Key, kv.Value)).ToArray(),
-                });
-                tail.BatchCommands.Add(wake);
-            }
-            tail.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-            long committedSeq;
-            await using (var results = await tail.ExecuteReaderAsync(ct))
-            {
-                committedSeq = await results.ReadAsync(ct) ? results.GetInt64(0) : maxSeq;
-                while (await results.NextResultAsync(ct)) { } // surfaces an error of any later command, or of the COMMIT
-            }
-            return (committedSeq, (IReadOnlyList<RefusedEvent>?)refusals);
-        }, cancellationToken);
-
-        if (refused is { Count: > 0 })
+                Value = notify.Select(kv => EventNotification.Format(kv.Key, kv.Value)).ToArray(),
+            });
+            tail.BatchCommands.Add(wake);
+        }
+        tail.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        long committedSeq;
+        await using (var results = await tail.ExecuteReaderAsync(cancellationToken))
+        {
+            committedSeq = await results.ReadAsync(cancellationToken) ? results.GetInt64(0) : maxSeq;
+            while (await results.NextResultAsync(cancellationToken)) { } // surfaces an error of any later command, or of the COMMIT
+        }
+        if (refusals is { Count: > 0 })
         {
             logger.LogWarning("Refused {Count} of {Total} events from runner {Runner}, e.g. seq {Seq}: {Reason}",
-                refused.Count, count, runnerId, refused[0].Seq, refused[0].Reason);
+                refusals.Count, count, runnerId, refusals[0].Seq, refusals[0].Reason);
         }
-
-        return (committed, refused);
+        return (committedSeq, refusals);
     }
 
     private static void Owned(NpgsqlParameterCollection parameters, Guid[] projects, string runnerId)

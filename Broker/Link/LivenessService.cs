@@ -19,7 +19,6 @@ namespace SentryVibe.Broker.Link;
 public sealed class LivenessService(
     RunnerConnectionRegistry registry,
     RunnerStore runners,
-    EventIntake intake,
     ILogger<LivenessService> logger) : BackgroundService
 {
     // Closed well before OfflineAfter so the runner is offline in the table within it.
@@ -37,15 +36,6 @@ public sealed class LivenessService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
-        {
-            await intake.WarmUpAsync(stoppingToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogWarning("Intake warm-up skipped: {Message}", e.Message);
-        }
-
         using var timer = new PeriodicTimer(LinkProtocol.HeartbeatInterval / Slices);
         var alive = new List<string>();
         var slice = 0;
