@@ -34,6 +34,17 @@ public static class LinkScenario
     /// </summary>
     public static Task<List<Figure>> RunIdleAsync(string[] args) => RunAsync(args, idleOnly: true);
 
+    /// <summary>
+    /// With <c>SV_BENCH_HOLD=FILE</c>, waits at each point where the broker's memory is measured while FILE exists, so
+    /// its memory can be examined (<c>/proc/PID/smaps</c>, <c>dotnet-gcdump</c>); delete FILE to go on.
+    /// </summary>
+    static async Task HoldAsync()
+    {
+        if (Environment.GetEnvironmentVariable("SV_BENCH_HOLD") is not { Length: > 0 } hold || !File.Exists(hold)) return;
+        Console.Error.WriteLine($"holding while {hold} exists");
+        while (File.Exists(hold)) await Task.Delay(500);
+    }
+
     public static async Task<List<Figure>> RunAsync(string[] args, bool idleOnly = false)
     {
         var root = Path.Combine(Path.GetTempPath(), "sv-bench-" + Guid.NewGuid().ToString("N")[..8]);
@@ -52,6 +63,8 @@ public static class LinkScenario
         using var broker = BrokerProcess.Start(db, Secret, brokerAt);
         await broker.WaitReadyAsync();
         var baselineRss = broker.RssMegabytes();
+        Console.Error.WriteLine($"broker RSS with no runners: {baselineRss:0} MB, pid {broker.Pid}");
+        await HoldAsync();
 
         // 3. Idle runners on one broker, as a curve (issue 16.6): at each step its memory, the CPU the idle links cost,
         // and command delivery latency (INSERT + NOTIFY → the runner's ExecuteAsync). The targets apply at 1,000.
@@ -76,11 +89,7 @@ public static class LinkScenario
                 await Task.Delay(TimeSpan.FromSeconds(12)); // two heartbeat rounds both ways
                 var rss = broker.RssMegabytes();
                 Console.Error.WriteLine($"broker RSS: {rss:0} MB (idle baseline {baselineRss:0} MB), pid {broker.Pid}");
-                if (Environment.GetEnvironmentVariable("SV_BENCH_HOLD") is { Length: > 0 } hold && File.Exists(hold))
-                {
-                    Console.Error.WriteLine($"holding while {hold} exists");
-                    while (File.Exists(hold)) await Task.Delay(500);
-                }
+                await HoldAsync();
                 var targeted = step == 1000;
                 // Per link: what the runners added over the same broker before any linked (issue 16.3: ≤ 150 MB, ≤ 50 KB per link).
                 var perLinkKb = (rss - baselineRss) * 1024 / Math.Max(1, step);
