@@ -298,7 +298,7 @@ public readonly record struct CpuSample(TimeSpan Bench, TimeSpan Broker, TimeSpa
     public static CpuSample operator -(CpuSample a, CpuSample b) => new(a.Bench - b.Bench, a.Broker - b.Broker, a.Postgres - b.Postgres);
 
     public string PerEvent(int events) => string.Create(CultureInfo.InvariantCulture,
-        $"{Us(Bench, events):0} + {Us(Broker, events):0} + {Us(Postgres, events):0} = {Us(Bench + Broker + Postgres, events):0} µs");
+        $"{Us(Bench, events):0.0} + {Us(Broker, events):0.0} + {Us(Postgres, events):0.0} = {Us(Bench + Broker + Postgres, events):0.0} µs");
 
     public double TotalMicroseconds(int events) => Us(Bench + Broker + Postgres, events);
 
