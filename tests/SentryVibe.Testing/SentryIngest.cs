@@ -131,7 +131,9 @@ public sealed class SentryIngest : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone, not Stop then Close: on Linux, Close after Stop binds the port again to remove its prefix (the
+        // first removal already dropped the endpoint), and failed a CI run with "Address already in use" when another
+        // test had been handed the freed port in between.
         _listener.Close();
         await _serving;
     }
