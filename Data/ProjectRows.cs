@@ -37,36 +37,37 @@ public static class ProjectRows
 
     public static Project Read(NpgsqlDataReader row)
     {
-        T Get<T>(string column) => row.GetFieldValue<T>(Array.IndexOf(Columns, column));
-        T? Maybe<T>(string column) where T : class => row.IsDBNull(Array.IndexOf(Columns, column)) ? null : Get<T>(column);
-        DateTimeOffset? When(string column) => row.IsDBNull(Array.IndexOf(Columns, column)) ? null : Get<DateTimeOffset>(column);
+        int At(string column) => Array.IndexOf(Columns, column);
+        T Get<T>(string column) => row.GetFieldValue<T>(At(column));
+        string? Text(string column) => row.IsDBNull(At(column)) ? null : Get<string>(column);
+        T? Value<T>(string column) where T : struct => row.IsDBNull(At(column)) ? null : Get<T>(column);
         return new Project
         {
             Id = Get<Guid>(nameof(Project.Id)),
-            OwnerId = row.IsDBNull(Array.IndexOf(Columns, nameof(Project.OwnerId))) ? null : Get<Guid>(nameof(Project.OwnerId)),
+            OwnerId = Value<Guid>(nameof(Project.OwnerId)),
             Slug = Get<string>(nameof(Project.Slug)),
             Name = Get<string>(nameof(Project.Name)),
             Prompt = Get<string>(nameof(Project.Prompt)),
             TemplateId = Get<string>(nameof(Project.TemplateId)),
-            TemplateUrl = Maybe<string>(nameof(Project.TemplateUrl)),
-            RunnerId = Maybe<string>(nameof(Project.RunnerId)),
+            TemplateUrl = Text(nameof(Project.TemplateUrl)),
+            RunnerId = Text(nameof(Project.RunnerId)),
             Agent = Get<string>(nameof(Project.Agent)),
             PreviewId = Get<string>(nameof(Project.PreviewId)),
             CreatedAt = Get<DateTimeOffset>(nameof(Project.CreatedAt)),
-            DeleteRequestedAt = When(nameof(Project.DeleteRequestedAt)),
+            DeleteRequestedAt = Value<DateTimeOffset>(nameof(Project.DeleteRequestedAt)),
             Status = Get<string>(nameof(Project.Status)),
-            StatusReason = Maybe<string>(nameof(Project.StatusReason)),
+            StatusReason = Text(nameof(Project.StatusReason)),
             Turns = Get<int>(nameof(Project.Turns)),
             Todos = JsonColumn.Read<List<TodoItem>>(Get<string>(nameof(Project.Todos))),
-            Framework = Maybe<string>(nameof(Project.Framework)),
-            RunCommand = Maybe<string>(nameof(Project.RunCommand)),
-            Path = Maybe<string>(nameof(Project.Path)),
-            SessionId = Maybe<string>(nameof(Project.SessionId)),
+            Framework = Text(nameof(Project.Framework)),
+            RunCommand = Text(nameof(Project.RunCommand)),
+            Path = Text(nameof(Project.Path)),
+            SessionId = Text(nameof(Project.SessionId)),
             DevServer = JsonColumn.Read<DevServerState>(Get<string>(nameof(Project.DevServer))),
             CostUsd = Get<decimal>(nameof(Project.CostUsd)),
             LastEventId = Get<long>(nameof(Project.LastEventId)),
             UpdatedAt = Get<DateTimeOffset>(nameof(Project.UpdatedAt)),
-            DeletedAt = When(nameof(Project.DeletedAt)),
+            DeletedAt = Value<DateTimeOffset>(nameof(Project.DeletedAt)),
         };
     }
 
