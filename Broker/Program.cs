@@ -1,3 +1,4 @@
+using SentryVibe.Broker;
 using SentryVibe.Broker.Link;
 using SentryVibe.Broker.Previews;
 using SentryVibe.Data;
@@ -8,6 +9,7 @@ builder.AddServiceDefaults();
 builder.AddSentryVibeDataSource();
 builder.AddRunnerLink();
 builder.AddPreviewRelay();
+builder.Services.AddHostedService<IdleMemoryTrim>();
 
 var app = builder.Build();
 

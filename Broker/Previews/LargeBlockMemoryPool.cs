@@ -39,6 +39,12 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
         return pool;
     }
 
+    /// <summary>Releases every block no connection holds now (the broker went quiet: <see cref="IdleMemoryTrim"/>).</summary>
+    public void ReleaseFree()
+    {
+        foreach (var pool in _pools.Keys) pool.ReleaseFree();
+    }
+
     public void Dispose() => _eviction.Dispose();
 
     internal sealed class LargeBlockMemoryPool(LargeBlockMemoryPoolFactory factory) : MemoryPool<byte>
@@ -79,6 +85,12 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
         {
             var idle = Interlocked.Exchange(ref _fewestFree, FreeCount);
             for (; idle > 0 && _free.TryDequeue(out _); idle--) Interlocked.Decrement(ref _freeCount);
+            Volatile.Write(ref _fewestFree, FreeCount);
+        }
+
+        internal void ReleaseFree()
+        {
+            while (_free.TryDequeue(out _)) Interlocked.Decrement(ref _freeCount);
             Volatile.Write(ref _fewestFree, FreeCount);
         }
 

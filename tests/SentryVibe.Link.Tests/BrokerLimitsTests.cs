@@ -182,6 +182,35 @@ public sealed class PreviewFloodTests(PostgresFixture postgres, Xunit.Abstractio
                          $"broker RSS {rssBefore} KiB before, {ResidentKiB()} KiB after");
     }
 
+    [Fact]
+    public async Task A_broker_that_goes_quiet_after_a_flood_gives_back_the_memory_the_flood_left_committed()
+    {
+        // What the GC holds committed, published by the runtime at each collection: a quiet broker collects no more on
+        // its own, so a lower value after the flood is the broker trimming (docs/architecture.md, decision 4).
+        const string Committed = "dotnet.gc.last_collection.memory.committed_size";
+        await using var runtime = BrokerMetrics.Start(_broker.ProcessId, "System.Runtime");
+        await Task.WhenAny(Eventually.WaitAsync(() => runtime.Latest(Committed) is not null, TimeSpan.FromSeconds(20), "the broker's GC metrics"));
+
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 8 }) { Timeout = TimeSpan.FromSeconds(30) };
+        await Parallel.ForEachAsync(Enumerable.Range(0, 10_000), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_broker.Port}/");
+            request.Headers.Host = $"{WellFormed()}.{PreviewDomain}";
+            using var response = await http.SendAsync(request, ct);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        });
+        var flood = runtime.Samples(Committed);
+        Assert.NotEmpty(flood);
+        var peak = flood.Max();
+
+        // Trimmed once the broker has been quiet for a couple of seconds; the young generation and the emptied regions go.
+        var trimmed = await Task.WhenAny(runtime.WaitForAsync(Committed, v => v <= 0.75 * peak, TimeSpan.FromSeconds(30),
+            "the quiet broker to give back the memory the flood left committed"));
+        output.WriteLine($"GC committed: peak during the flood {peak / 1048576:0.0} MB, now {runtime.Latest(Committed) / 1048576:0.0} MB; " +
+                         $"broker RSS {ResidentKiB()} KiB");
+        await trimmed;
+    }
+
     /// <summary>For the test's output only (not asserted: RSS moves with the GC's whims).</summary>
     private long ResidentKiB() =>
         File.ReadLines($"/proc/{_broker.ProcessId}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
