@@ -74,8 +74,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
 
             await browser.MarkAsync();
             var style = await EditAsync(project.Path, pageFile, "color: #c4b5fd;", "color: rgb(250, 204, 21);");
-            await Eventually.WaitAsync(async () => await browser.Page.Locator(".hero .badge").EvaluateAsync<string>("e => getComputedStyle(e).color") == "rgb(250, 204, 21)",
-                TimeSpan.FromMilliseconds(HmrTimeout), "the style edit to reach the open page");
+            await browser.WaitForStyleAsync(".hero .badge", "color", "rgb(250, 204, 21)", HmrTimeout);
             output.WriteLine($"astro: style edit visible {style.Elapsed.TotalSeconds:0.00} s after the write");
             Assert.True(await browser.IsMarkedAsync(), "the page was reloaded for a style-only edit: the marker set before it is gone");
 
@@ -227,6 +226,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
         private readonly IPlaywright _playwright;
         private readonly IBrowser _browser;
         private readonly List<string> _errors = [];
+        private readonly List<string> _trail = []; // navigations, failed responses, closed sockets: for a timeout's message
         private readonly Stopwatch _sinceOpen = new();
         private readonly TaskCompletionSource _hmrConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -268,6 +268,15 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
                 page.WebSocket += (_, socket) =>
                 {
                     if (!PastTheRelay(socket.Url)) socket.FrameReceived += (_, _) => session._hmrConnected.TrySetResult();
+                    socket.Close += (_, _) => session.Trail($"WebSocket closed: {socket.Url}");
+                };
+                page.FrameNavigated += (_, frame) =>
+                {
+                    if (frame == page.MainFrame) session.Trail($"navigated: {frame.Url}");
+                };
+                page.Response += (_, response) =>
+                {
+                    if (response.Status >= 400) session.Trail($"HTTP {response.Status}: {response.Url}");
                 };
                 page.PageError += (_, error) => session.Record($"page error: {error}");
                 page.Console += (_, message) =>
@@ -292,6 +301,55 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             lock (_errors) _errors.Add(error);
         }
 
+        private void Trail(string what)
+        {
+            lock (_trail) _trail.Add($"{SinceOpen.TotalSeconds:0.0} s {what}");
+        }
+
+        /// <summary>What the page is and went through: for the message of a wait that timed out.</summary>
+        private async Task<string> DescribeAsync()
+        {
+            string shown;
+            try
+            {
+                var text = await Page.EvaluateAsync<string?>("() => document.body ? document.body.innerText : null") ?? "(no body)";
+                shown = text.Length > 300 ? text[..300] + "…" : text;
+            }
+            catch (PlaywrightException e)
+            {
+                shown = $"(unreadable: {e.Message})";
+            }
+            lock (_errors)
+            lock (_trail)
+            {
+                return $"the page at {Page.Url} shows: {shown}\nit went through:\n{string.Join("\n", _trail)}\nit reported:\n{string.Join("\n", _errors)}";
+            }
+        }
+
+        /// <summary>
+        /// Waits for the computed <paramref name="property"/> of the first <paramref name="selector"/> to be
+        /// <paramref name="expected"/>, looking again every 100 ms (also across a reload); on timeout the message says
+        /// what the page showed instead.
+        /// </summary>
+        public async Task WaitForStyleAsync(string selector, string property, string expected, float timeout)
+        {
+            string? last = null;
+            try
+            {
+                await Eventually.WaitAsync(async () =>
+                {
+                    last = await Page.EvaluateAsync<string?>(
+                        "([s, p]) => { const e = document.querySelector(s); return e ? getComputedStyle(e)[p] : null; }", new[] { selector, property });
+                    return last == expected;
+                }, TimeSpan.FromMilliseconds(timeout), $"{selector}'s {property} to be {expected}", TimeSpan.FromMilliseconds(100));
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{selector}'s {property} was not {expected} within {timeout / 1000:0} s (last seen: " +
+                                           $"{last ?? "no such element"}); " + await DescribeAsync(), e);
+            }
+        }
+
         /// <summary>Waits for <paramref name="text"/> to be visible; on timeout the message names what the page reported.</summary>
         public async Task WaitForTextAsync(string text, float timeout)
         {
@@ -301,7 +359,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             }
             catch (TimeoutException e)
             {
-                lock (_errors) throw new TimeoutException($"\"{text}\" did not show within {timeout / 1000:0} s; the page reported:\n" + string.Join("\n", _errors), e);
+                throw new TimeoutException($"\"{text}\" did not show within {timeout / 1000:0} s; " + await DescribeAsync(), e);
             }
         }
 
