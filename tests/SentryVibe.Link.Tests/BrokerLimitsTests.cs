@@ -206,7 +206,8 @@ public sealed class PreviewFloodTests(PostgresFixture postgres, Xunit.Abstractio
         // Trimmed once the broker has been quiet for 10 s; the young generation and the emptied regions go.
         var trimmed = await Task.WhenAny(runtime.WaitForAsync(Committed, v => v <= 0.75 * peak, TimeSpan.FromSeconds(30),
             "the quiet broker to give back the memory the flood left committed"));
-        output.WriteLine($"GC committed: peak during the flood {peak / 1048576:0.0} MB, now {runtime.Latest(Committed) / 1048576:0.0} MB; " +
+        output.WriteLine($"allocated by the broker: {runtime.Latest("dotnet.gc.heap.total_allocated") / 1048576:0} MB since it started; " +
+                         $"GC committed: peak during the flood {peak / 1048576:0.0} MB, now {runtime.Latest(Committed) / 1048576:0.0} MB; " +
                          $"broker RSS {ResidentKiB()} KiB");
         await trimmed;
     }
