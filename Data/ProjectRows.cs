@@ -76,15 +76,16 @@ public static class ProjectRows
     {
         var command = new NpgsqlBatchCommand(UpdateSql);
         var p = command.Parameters;
+        void Text(string column, string? value) => p.Add(new NpgsqlParameter(column, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value });
         p.AddWithValue(nameof(Project.Id), project.Id);
         p.AddWithValue(nameof(Project.Status), project.Status);
-        p.Add(new NpgsqlParameter(nameof(Project.StatusReason), NpgsqlDbType.Text) { Value = (object?)project.StatusReason ?? DBNull.Value });
+        Text(nameof(Project.StatusReason), project.StatusReason);
         p.AddWithValue(nameof(Project.Turns), project.Turns);
         p.Add(new NpgsqlParameter(nameof(Project.Todos), NpgsqlDbType.Jsonb) { Value = JsonColumn.Write(project.Todos) });
-        p.Add(new NpgsqlParameter(nameof(Project.Framework), NpgsqlDbType.Text) { Value = (object?)project.Framework ?? DBNull.Value });
-        p.Add(new NpgsqlParameter(nameof(Project.RunCommand), NpgsqlDbType.Text) { Value = (object?)project.RunCommand ?? DBNull.Value });
-        p.Add(new NpgsqlParameter(nameof(Project.Path), NpgsqlDbType.Text) { Value = (object?)project.Path ?? DBNull.Value });
-        p.Add(new NpgsqlParameter(nameof(Project.SessionId), NpgsqlDbType.Text) { Value = (object?)project.SessionId ?? DBNull.Value });
+        Text(nameof(Project.Framework), project.Framework);
+        Text(nameof(Project.RunCommand), project.RunCommand);
+        Text(nameof(Project.Path), project.Path);
+        Text(nameof(Project.SessionId), project.SessionId);
         p.Add(new NpgsqlParameter(nameof(Project.DevServer), NpgsqlDbType.Jsonb) { Value = JsonColumn.Write(project.DevServer) });
         p.AddWithValue(nameof(Project.CostUsd), project.CostUsd);
         p.AddWithValue(nameof(Project.LastEventId), project.LastEventId);
