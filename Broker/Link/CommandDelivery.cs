@@ -8,14 +8,17 @@ namespace SentryVibe.Broker.Link;
 
 /// <summary>
 /// Delivers one link's queued commands to its runner: claims the next command from <see cref="CommandStore"/>, calls
-/// <see cref="IRunnerService.ExecuteAsync"/> and records the ack, until none is left; then waits for a wake
-/// (<see cref="CommandDispatcher"/> hears a NOTIFY) or 30 s. A command not acked in time stays "delivered" and goes
-/// again on the runner's next link, where its journal answers a duplicate (docs/runner-protocol.md).
+/// <see cref="IRunnerService.ExecuteAsync"/> and records the ack, until none is left; then waits for a wake: the
+/// <see cref="CommandDispatcher"/> hears a NOTIFY, or finds the runner with work pending in its safety net (after its
+/// listener reconnects, and every 30 s for all held runners in one query). A command not acked in time stays
+/// "delivered" and goes again on the runner's next link, where its journal answers a duplicate (docs/runner-protocol.md).
 /// </summary>
+/// <remarks>
+/// The loop does not poll the database itself: a poll of its own every 30 s was a query a second for every 30 idle
+/// links, and most of what a broker holding a thousand of them allocated (docs/architecture.md, decision 4).
+/// </remarks>
 internal sealed class CommandDelivery(RunnerConnection connection, LinkServices services)
 {
-    private static readonly TimeSpan PollEvery = TimeSpan.FromSeconds(30);
-
     private readonly ILogger _logger = services.Loggers.CreateLogger<RunnerConnection>();
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private Task _loop = Task.CompletedTask;
@@ -62,10 +65,7 @@ internal sealed class CommandDelivery(RunnerConnection connection, LinkServices 
                 continue;
             }
 
-            using var poll = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            poll.CancelAfter(PollEvery);
-            try { await _wake.Reader.ReadAsync(poll.Token); }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+            try { await _wake.Reader.ReadAsync(ct); }
             catch (OperationCanceledException) { return; }
         }
     }
