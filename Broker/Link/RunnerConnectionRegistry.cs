@@ -21,7 +21,17 @@ public sealed class RunnerConnectionRegistry
 
     public RunnerConnection? Get(string runnerId) => _byRunner.TryGetValue(runnerId, out var c) ? c : null;
 
-    public IReadOnlyCollection<RunnerConnection> All => [.. _byRunner.Values];
+    /// <summary>
+    /// The held connections, enumerated live rather than copied: the liveness pass looks at them ten times an interval,
+    /// and a copy of a thousand each time was its own allocation burst.
+    /// </summary>
+    public IEnumerable<RunnerConnection> All
+    {
+        get
+        {
+            foreach (var (_, connection) in _byRunner) yield return connection;
+        }
+    }
 
     public int Count => _byRunner.Count;
 }
