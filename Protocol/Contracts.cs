@@ -59,7 +59,8 @@ public sealed record HelloReply(
     int HeartbeatSeconds = 5,
     int PublishCallsPerSecond = LinkProtocol.DefaultPublishCallsPerSecond, // the runner spaces its PublishEvents calls by it
     int BatchesInFlight = 1, // PublishEvents calls the runner may have unanswered at once (a broker that omits it: one)
-    int EventsPerBatch = LinkProtocol.EventsPerBatchUnstated); // events the broker takes in one PublishEvents call
+    int EventsPerBatch = LinkProtocol.EventsPerBatchUnstated, // events the broker takes in one PublishEvents call
+    bool AnswersEmptyHeartbeats = false); // an empty message is a heartbeat the broker answers (a broker that omits it: call HeartbeatAsync)
 
 public sealed record Heartbeat(DateTimeOffset SentAt, IReadOnlyList<Guid>? ActiveProjects = null);
 

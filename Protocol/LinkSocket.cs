@@ -12,7 +12,8 @@ namespace SentryVibe.Protocol;
 /// <summary>
 /// The link's JSON-RPC message handler: each JSON-RPC message is one binary WebSocket message. A message above the
 /// limit closes the socket with 1009 (message too big) before any of it is parsed, a text message closes it with 1003;
-/// either ends this link only.
+/// either ends this link only. An empty message is a heartbeat (docs/runner-protocol.md, "Liveness"): it never reaches
+/// JSON-RPC, so an idle link's heartbeats cost neither end a call, a reply or the garbage of either.
 /// </summary>
 /// <remarks>
 /// An idle link holds no buffer: the reader waits with a zero-byte receive, and rents a buffer only once a message has
@@ -34,6 +35,7 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly Lock _gate = new();
     private (JsonRpcMessage Message, byte[] Buffer)? _parsing; // the message whose arguments still read its buffer
+    private long _lastReceived = Environment.TickCount64;
 
     public LinkSocket(WebSocket socket, int maxMessageBytes = LinkProtocol.MaxMessageBytes)
         : base(LinkTransport.CreateFormatter())
@@ -43,6 +45,9 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
     }
 
     public WebSocket Socket => _socket;
+
+    /// <summary>How long ago the last message (a heartbeat or JSON-RPC) arrived, or the link was made.</summary>
+    public TimeSpan SinceReceived => TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastReceived));
 
     /// <summary>Why this end closed the socket, when it did.</summary>
     public string? LocalCloseReason { get; private set; }
@@ -65,12 +70,22 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
                 throw new InvalidDataException("The peer sent a text message on the link.");
             }
 
-            var (buffer, count) = await ReceiveMessageAsync(first.EndOfMessage, cancellationToken);
+            if (first.EndOfMessage)
+            {
+                // An empty message: the peer's heartbeat.
+                Volatile.Write(ref _lastReceived, Environment.TickCount64);
+                await OnHeartbeatAsync();
+                continue;
+            }
+
+            var (buffer, count) = await ReceiveMessageAsync(alreadyEnded: false, cancellationToken);
             if (buffer is null) return null;
+            Volatile.Write(ref _lastReceived, Environment.TickCount64);
             if (count == 0)
             {
                 Return(buffer);
-                continue; // an empty message carries nothing
+                await OnHeartbeatAsync(); // an empty message in more than one frame
+                continue;
             }
 
             if (buffer[0] != (byte)'{')
@@ -214,6 +229,50 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
             {
                 await _socket.SendAsync(segment, WebSocketMessageType.Binary, position.GetObject() is null, DisposalToken);
             }
+        }
+    }
+
+    /// <summary>
+    /// An empty message (a heartbeat) arrived. The broker's end answers it with <see cref="SendHeartbeatAsync"/>; the read
+    /// of the next message waits for this, so an answer is sent before anything after it is read.
+    /// </summary>
+    protected virtual ValueTask OnHeartbeatAsync() => default;
+
+    /// <summary>Sends a heartbeat: an empty message, between two others, never inside one.</summary>
+    public async ValueTask SendHeartbeatAsync()
+    {
+        await _send.WaitAsync(DisposalToken);
+        try
+        {
+            await _socket.SendAsync(ReadOnlyMemory<byte>.Empty, WebSocketMessageType.Binary, endOfMessage: true, DisposalToken);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException && _socket.State is not WebSocketState.Open)
+        {
+            // The link ended; its reader tells.
+        }
+        finally
+        {
+            _send.Release();
+        }
+    }
+
+    /// <summary>
+    /// The runner's heartbeat on a broker that answers empty messages (docs/runner-protocol.md, "Liveness"): one every
+    /// <paramref name="interval"/>; throws <see cref="TimeoutException"/> once a heartbeat has gone two intervals with
+    /// nothing at all (no answer, no call) arriving after it. Counted from the send, so a tick of this end's timer that
+    /// comes late (a starved thread pool, a machine waking from sleep) never passes for a broker that did not answer.
+    /// </summary>
+    public async Task HeartbeatAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        long? unanswered = null; // when the first heartbeat went out that nothing has arrived after yet
+        using var timer = new PeriodicTimer(interval);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            var now = Environment.TickCount64;
+            if (unanswered is { } sent && Volatile.Read(ref _lastReceived) >= sent) unanswered = null;
+            if (now - unanswered >= (long)(interval * 2).TotalMilliseconds) throw new TimeoutException("The broker did not answer a heartbeat in time.");
+            unanswered ??= now;
+            await SendHeartbeatAsync();
         }
     }
 

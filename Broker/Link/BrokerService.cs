@@ -100,7 +100,7 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
             (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond, LinkProtocol.BatchesInFlight,
-            _services.Options.MaxEventsPerBatch);
+            _services.Options.MaxEventsPerBatch, AnswersEmptyHeartbeats: true);
     }
 
     /// <remarks>
@@ -208,16 +208,29 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         }
     }
 
+    /// <summary>The heartbeat of runners on brokers before empty-message heartbeats, kept for them.</summary>
     public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken)
     {
         RequireHello();
+        if (!TakeHeartbeat()) throw Error(LinkErrorCodes.RateLimited, "Too many heartbeats.");
+        return Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+    }
+
+    /// <summary>
+    /// An empty message, the runner's heartbeat (docs/runner-protocol.md, "Liveness"): whether to answer it. Not before
+    /// the Hello, and within the same allowance as <see cref="HeartbeatAsync"/>; one over it is left unanswered.
+    /// </summary>
+    internal bool HeartbeatMessage() => _connection.Hello == HelloState.Done && TakeHeartbeat();
+
+    private bool TakeHeartbeat()
+    {
         if (!Take(_heartbeatLimiter))
         {
             _services.Metrics.RateLimited();
-            throw Error(LinkErrorCodes.RateLimited, "Too many heartbeats.");
+            return false;
         }
         _connection.Heard();
-        return Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+        return true;
     }
 
     public void Dispose()

@@ -6,11 +6,12 @@ using StreamJsonRpc.Protocol;
 namespace SentryVibe.Broker.Link;
 
 /// <summary>
-/// The broker's end of a link (<see cref="LinkSocket"/>, the same transport as the runner's), telling when the error
-/// reply to a refused Hello has been handed to the socket, so the link closes after the runner has its reason rather
-/// than on a clock (docs/runner-protocol.md).
+/// The broker's end of a link (<see cref="LinkSocket"/>, the same transport as the runner's): answers the runner's
+/// heartbeats that <paramref name="heartbeat"/> accepts, and tells when the error reply to a refused Hello has been
+/// handed to the socket, so the link closes after the runner has its reason rather than on a clock
+/// (docs/runner-protocol.md).
 /// </summary>
-internal sealed class LinkMessageHandler(WebSocket socket, TimeSpan refusalReplyDelay = default) : LinkSocket(socket)
+internal sealed class LinkMessageHandler(WebSocket socket, Func<bool> heartbeat, TimeSpan refusalReplyDelay = default) : LinkSocket(socket)
 {
     // Hello requests awaiting their reply; more than a few at once is an attacker's, and those are not tracked.
     private const int MaxTrackedHellos = 4;
@@ -31,6 +32,8 @@ internal sealed class LinkMessageHandler(WebSocket socket, TimeSpan refusalReply
             return _refusalSent.Task;
         }
     }
+
+    protected override ValueTask OnHeartbeatAsync() => heartbeat() ? SendHeartbeatAsync() : default;
 
     protected override async ValueTask<JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
     {

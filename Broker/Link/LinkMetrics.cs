@@ -16,7 +16,7 @@ public sealed class LinkMetrics
     {
         var meter = meters.Create(PreviewMetrics.MeterName);
         meter.CreateObservableCounter("sentryvibe.link.rate_limited", () => Interlocked.Read(ref _rateLimited), "{call}",
-            "PublishEvents and Heartbeat calls refused with -31003 (rate limited).");
+            "PublishEvents and Heartbeat calls refused with -31003 (rate limited), and heartbeat messages left unanswered over the same limit.");
     }
 
     public void RateLimited() => Interlocked.Increment(ref _rateLimited);

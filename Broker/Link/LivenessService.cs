@@ -25,11 +25,14 @@ public sealed class LivenessService(
     private static readonly TimeSpan SilentLimit = LinkProtocol.OfflineAfter - LinkProtocol.HeartbeatInterval;
 
     /// <summary>
-    /// Not heard from since about this link's last visit, one interval ago: pinged. A slice short of the interval, so the
-    /// answer to the last ping (heard a little after that visit) still counts as quiet at the next one; otherwise a quiet
-    /// runner was pinged every other visit only and a late tick could find it silent past <see cref="SilentLimit"/>.
+    /// Nothing of its own (a heartbeat, a call) for a whole interval: pinged, at every visit while that lasts, its answers
+    /// keeping the link (they count as heard, not as spoken). A runner heartbeating every interval is short of it at each
+    /// visit, whatever the phase of its heartbeats against the visits. When answers counted as spoken, the limit had to be
+    /// a slice short of the interval (else a quiet runner was pinged every other visit only, and a late tick found it
+    /// silent past <see cref="SilentLimit"/>), and then every link whose heartbeat fell in the slice before its visit was
+    /// pinged at every visit: one in ten of a thousand idle links.
     /// </summary>
-    private static readonly TimeSpan QuietAfter = LinkProtocol.HeartbeatInterval - LinkProtocol.HeartbeatInterval / Slices;
+    private static readonly TimeSpan QuietAfter = LinkProtocol.HeartbeatInterval;
 
     /// <summary>How many slices a heartbeat interval is cut into; a link's slice comes from its connection id.</summary>
     internal const int Slices = 10;
@@ -51,7 +54,7 @@ public sealed class LivenessService(
                     continue;
                 }
                 alive.Add(runnerId);
-                if (connection.SinceHeard > QuietAfter) _ = connection.PingAsync(LinkProtocol.HeartbeatInterval * 2);
+                if (connection.SinceSpoke > QuietAfter) _ = connection.PingAsync(LinkProtocol.HeartbeatInterval * 2);
             }
 
             if (++slice < Slices) continue;

@@ -24,7 +24,8 @@ public sealed class RunnerConnection : IAsyncDisposable
     private JsonRpc? _rpc;
     private bool _malformed; // the runner sent something that is not the link's JSON-RPC
     private int _helloState; // a HelloState
-    private long _lastHeard = Environment.TickCount64;
+    private long _lastHeard = Environment.TickCount64; // anything from the runner: its calls, heartbeats and answers to pings
+    private long _lastSpoke = Environment.TickCount64; // what the runner sent of its own accord: calls and heartbeats
 
     public RunnerConnection(WebSocket socket, LinkServices services, string? remote, RunnerCredential? credential = null, string previewScheme = "http",
         byte[]? tokenHash = null)
@@ -34,8 +35,8 @@ public sealed class RunnerConnection : IAsyncDisposable
         Remote = remote;
         Credential = credential ?? RunnerCredential.SharedSecret;
         _logger = services.Loggers.CreateLogger<RunnerConnection>();
-        _link = new LinkMessageHandler(socket, services.Options.RefusalReplyDelay);
         _target = new BrokerService(this, services, previewScheme);
+        _link = new LinkMessageHandler(socket, _target.HeartbeatMessage, services.Options.RefusalReplyDelay);
         _delivery = new CommandDelivery(this, services);
         Previews = new RunnerPreviewChannels(this, services);
     }
@@ -67,6 +68,9 @@ public sealed class RunnerConnection : IAsyncDisposable
     public RunnerPreviewChannels Previews { get; }
 
     public TimeSpan SinceHeard => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastHeard));
+
+    /// <summary>Since the runner last sent something of its own accord (a heartbeat or a call); answers to pings do not count.</summary>
+    public TimeSpan SinceSpoke => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastSpoke));
 
     public bool IsReady => Hello == HelloState.Done && !_closed.IsCancellationRequested;
 
@@ -164,9 +168,15 @@ public sealed class RunnerConnection : IAsyncDisposable
     /// <summary>Wakes the delivery loop (a command was queued for this runner).</summary>
     public void WakeDelivery() => _delivery.Wake();
 
-    public void Heard() => Interlocked.Exchange(ref _lastHeard, Environment.TickCount64);
+    /// <summary>The runner sent a heartbeat or a call.</summary>
+    public void Heard()
+    {
+        var now = Environment.TickCount64;
+        Interlocked.Exchange(ref _lastSpoke, now);
+        Interlocked.Exchange(ref _lastHeard, now);
+    }
 
-    /// <summary>The broker's own heartbeat to the runner; an answer counts as hearing from it.</summary>
+    /// <summary>The broker's own heartbeat to the runner; an answer counts as hearing from it (not as its speaking).</summary>
     public async Task<bool> PingAsync(TimeSpan timeout)
     {
         if (Runner is null || !IsReady) return false;
@@ -175,7 +185,7 @@ public sealed class RunnerConnection : IAsyncDisposable
         try
         {
             await Runner.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow), cts.Token);
-            Heard();
+            Interlocked.Exchange(ref _lastHeard, Environment.TickCount64);
             return true;
         }
         catch (Exception e) when (e is OperationCanceledException or ConnectionLostException or ObjectDisposedException or RemoteInvocationException)

@@ -159,7 +159,9 @@ public sealed class LinkClient(
         {
             SendEventsAsync(broker, TimeSpan.FromSeconds(1.0 / Math.Max(1, reply.PublishCallsPerSecond)),
                 Math.Clamp(reply.BatchesInFlight, 1, LinkProtocol.BatchesInFlight), Math.Clamp(reply.EventsPerBatch, 1, LinkProtocol.EventsPerBatch), ct),
-            HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
+            reply.AnswersEmptyHeartbeats
+                ? link.HeartbeatAsync(TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct)
+                : HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
             SendResultsAsync(broker, ct),
         };
         try
@@ -261,6 +263,7 @@ public sealed class LinkClient(
         _ = outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
     }
 
+    /// <summary>The heartbeat a broker from before empty-message heartbeats needs: a call it answers.</summary>
     private async Task HeartbeatAsync(IBrokerService broker, TimeSpan interval, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(interval);

@@ -448,16 +448,23 @@ public sealed class IdleRunner : IRunnerService, IAsyncDisposable
         runner._socket = new ClientWebSocket();
         runner._socket.Options.SetRequestHeader("Authorization", $"Bearer {LinkScenario.Secret}");
         await runner._socket.ConnectAsync(broker, CancellationToken.None);
-        runner._rpc = LinkTransport.CreateRpc(runner._socket);
+        var link = new LinkSocket(runner._socket);
+        runner._rpc = LinkTransport.CreateRpc(link);
         runner._rpc.AddLocalRpcTarget<IRunnerService>(runner, null);
         var brokerService = runner._rpc.Attach<IBrokerService>();
         runner._rpc.StartListening();
-        await brokerService.HelloAsync(new RunnerHello(LinkProtocol.Version, runnerId, "bench"), CancellationToken.None);
+        var reply = await brokerService.HelloAsync(new RunnerHello(LinkProtocol.Version, runnerId, "bench"), CancellationToken.None);
+        // The runner's heartbeat, as Runner/Link/LinkClient.cs chooses it (a broker given with --broker may be older).
         _ = Task.Run(async () =>
         {
-            using var timer = new PeriodicTimer(LinkProtocol.HeartbeatInterval);
             try
             {
+                if (reply.AnswersEmptyHeartbeats)
+                {
+                    await link.HeartbeatAsync(LinkProtocol.HeartbeatInterval, runner._stop.Token);
+                    return;
+                }
+                using var timer = new PeriodicTimer(LinkProtocol.HeartbeatInterval);
                 while (await timer.WaitForNextTickAsync(runner._stop.Token))
                 {
                     await brokerService.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow), runner._stop.Token);

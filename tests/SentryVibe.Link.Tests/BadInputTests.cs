@@ -163,6 +163,35 @@ public sealed class BadInputTests(BrokerEnvironment environment) : IClassFixture
         await AssertBystanderWorksAsync();
     }
 
+    [Fact]
+    public async Task Heartbeat_messages_are_answered_only_after_the_hello_and_a_flood_only_within_the_allowance()
+    {
+        // The empty messages runners heartbeat with never reach JSON-RPC, so they are counted apart: one before the Hello
+        // is not answered, and a flood is answered no faster than heartbeat calls would be. The link stays up either way.
+        await using var link = await RawLink.ConnectAsync(_broker.LinkUri, link: socket => new RawLink.CountingLinkSocket(socket));
+        var counting = (RawLink.CountingLinkSocket)link.Link;
+        await counting.SendHeartbeatAsync();
+        var reply = await link.HelloAsync("drumming-runner");
+        Assert.True(reply.AnswersEmptyHeartbeats);
+        // The broker reads a link's messages in order and answers a heartbeat before it reads on, so an answer to the
+        // early heartbeat would have arrived before the Hello's reply.
+        Assert.Equal(0, counting.Answers);
+
+        for (var i = 0; i < 200; i++) await counting.SendHeartbeatAsync();
+        await Assert.ThrowsAsync<RemoteMethodNotFoundException>(() => link.Rpc.InvokeWithCancellationAsync("AfterTheFloodAsync", [], CancellationToken.None));
+        var answered = counting.Answers;
+        Assert.InRange(answered, 1, 20); // 10 at once, and 2 a second after (BrokerOptions.HeartbeatsPerSecond)
+
+        Assert.Equal(WebSocketState.Open, link.Socket.State);
+        await Eventually.WaitAsync(async () =>
+        {
+            await counting.SendHeartbeatAsync();
+            await Record.ExceptionAsync(() => link.Rpc.InvokeWithCancellationAsync("AfterTheFloodAsync", [], CancellationToken.None));
+            return counting.Answers > answered;
+        }, Wait, "a heartbeat to be answered again", TimeSpan.FromMilliseconds(200));
+        await AssertBystanderWorksAsync();
+    }
+
     private static async Task<bool> HeartbeatAnsweredAsync(RawLink link)
     {
         try

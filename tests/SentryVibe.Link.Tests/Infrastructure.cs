@@ -366,15 +366,17 @@ public sealed class RawLink : IAsyncDisposable
         return socket;
     }
 
-    public static async Task<RawLink> ConnectAsync(Uri uri, string token = Database.SharedSecret, IRunnerService? runner = null)
+    /// <param name="link">The link's end of the transport, when the test needs its own (one that counts heartbeats).</param>
+    public static async Task<RawLink> ConnectAsync(Uri uri, string token = Database.SharedSecret, IRunnerService? runner = null,
+        Func<WebSocket, LinkSocket>? link = null)
     {
         var socket = await ConnectSocketAsync(uri, token);
-        var handler = new LinkSocket(socket);
+        var handler = link?.Invoke(socket) ?? new LinkSocket(socket);
         var rpc = LinkTransport.CreateRpc(handler);
         rpc.AddLocalRpcTarget<IRunnerService>(runner ?? new NullRunnerService(), null);
-        var link = new RawLink(socket, handler, rpc);
+        var raw = new RawLink(socket, handler, rpc);
         rpc.StartListening();
-        return link;
+        return raw;
     }
 
     public Task<HelloReply> HelloAsync(string runnerId, int version = LinkProtocol.Version) =>
@@ -385,6 +387,20 @@ public sealed class RawLink : IAsyncDisposable
         Rpc.Dispose();
         await Link.DisposeAsync();
         Socket.Dispose();
+    }
+
+    /// <summary>A runner's end of the link that counts the heartbeats it is answered with.</summary>
+    public sealed class CountingLinkSocket(WebSocket socket) : LinkSocket(socket)
+    {
+        private int _answers;
+
+        public int Answers => Volatile.Read(ref _answers);
+
+        protected override ValueTask OnHeartbeatAsync()
+        {
+            Interlocked.Increment(ref _answers);
+            return default;
+        }
     }
 
     private sealed class NullRunnerService : IRunnerService

@@ -77,6 +77,49 @@ public sealed class TransportTests
         Assert.StartsWith(LinkCloseReasons.MalformedInput, pair.Client.CloseStatusDescription);
     }
 
+    [Fact]
+    public async Task Heartbeats_are_empty_messages_that_keep_the_runner_linked_while_answered_and_end_it_when_not()
+    {
+        await using var pair = await SocketPair.CreateAsync();
+        var echo = new Echo();
+        var serverLink = new AnsweringLink(pair.Server);
+        using var server = LinkTransport.CreateRpc(serverLink);
+        server.AddLocalRpcTarget(echo);
+        server.StartListening();
+        var clientLink = new LinkSocket(pair.Client);
+        using var client = LinkTransport.CreateRpc(clientLink);
+        client.StartListening();
+        var interval = TimeSpan.FromMilliseconds(500);
+
+        // Answered: five and more without a timeout, and none of them reached JSON-RPC.
+        var beating = clientLink.HeartbeatAsync(interval, CancellationToken.None);
+        await Eventually.WaitAsync(() => serverLink.Heard >= 5 || beating.IsCompleted, Wait, "five heartbeats to arrive");
+        Assert.False(beating.IsCompleted, $"the heartbeat loop ended: {beating.Exception?.InnerException?.Message}");
+        Assert.Empty(echo.Received);
+        await client.NotifyAsync(nameof(Echo.Record), "after the heartbeats");
+        await Eventually.WaitAsync(() => echo.Received.Count == 1, Wait, "a call after the heartbeats to arrive");
+
+        // No longer answered (a broker that hangs, or one from before these heartbeats): the runner gives the link up.
+        serverLink.Answer = false;
+        var ended = await Record.ExceptionAsync(() => beating.WaitAsync(Wait));
+        Assert.IsType<TimeoutException>(ended);
+    }
+
+    /// <summary>The broker's end, as far as heartbeats go: it answers each one while <see cref="Answer"/> holds.</summary>
+    private sealed class AnsweringLink(WebSocket socket) : LinkSocket(socket)
+    {
+        private int _heard;
+
+        public int Heard => Volatile.Read(ref _heard);
+        public volatile bool Answer = true;
+
+        protected override ValueTask OnHeartbeatAsync()
+        {
+            Interlocked.Increment(ref _heard);
+            return Answer ? SendHeartbeatAsync() : default;
+        }
+    }
+
     public sealed class Echo
     {
         public List<string> Received { get; } = [];
