@@ -86,7 +86,10 @@ public static class LinkScenario
                 idle.AddRange(await Task.WhenAll(connecting));
                 Console.Error.WriteLine($"{idle.Count} idle runners linked in {connectClock.Elapsed.TotalSeconds:0.0} s");
 
-                await Task.Delay(TimeSpan.FromSeconds(12)); // two heartbeat rounds both ways
+                // What the broker holds once it has settled with its idle links: their heartbeat rounds both ways, and
+                // the quiet trim after the burst of their Hellos (10 s of quiet, Broker/IdleMemoryTrim.cs). Read 12 s
+                // after linking, the figure was the Hellos' garbage in a full young generation: 165 MB at 1,000 then.
+                await Task.Delay(TimeSpan.FromSeconds(30));
                 var rss = broker.RssMegabytes();
                 Console.Error.WriteLine($"broker RSS: {rss:0} MB (idle baseline {baselineRss:0} MB), pid {broker.Pid}");
                 await HoldAsync();
