@@ -20,7 +20,7 @@ namespace SentryVibe.Broker;
 /// in the short pauses of someone at work on a preview: with 2 s of quiet, trims fell between the page loads of bench
 /// <c>preview</c> (in one pair of runs, 3 of 7 astro loads took 259–278 ms against 153–213 without). With 1,000 idle
 /// links (bench <c>idle</c>) the broker allocates 10–15 KB a second: the first trim takes it from about 165 to 147 MB in
-/// a pause of about 45 ms, and one about every minute (25–40 ms) keeps it at 147–149 MB; with 32 MB between trims it
+/// a pause of about 45 ms, and one about every minute (25–40 ms) keeps it at 147–152 MB; with 32 MB between trims it
 /// crept back up by what it allocated (148 → 152 MB in 5 minutes, on its way to the 165 of a full young generation).
 /// </remarks>
 public sealed class IdleMemoryTrim(IMemoryPoolFactory<byte> transportBlocks, ILogger<IdleMemoryTrim> logger) : BackgroundService

@@ -1,5 +1,5 @@
-// The preview relay (issue 6): a client → the real broker process (YARP) → a mux channel of the runner's real link →
-// the runner's pump → a loopback "dev server". Baseline in the same run: the same requests straight to the dev server.
+// The preview relay (issue 6): a client → the real broker process (YARP) → the preview socket the runner dials for that
+// connection (docs/architecture.md, decision 10) → the runner's pump → a loopback "dev server". Baseline in the same run: the same requests straight to the dev server.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
