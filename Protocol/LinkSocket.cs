@@ -35,7 +35,7 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly Lock _gate = new();
     private (JsonRpcMessage Message, byte[] Buffer)? _parsing; // the message whose arguments still read its buffer
-    private long _lastReceived = Environment.TickCount64;
+    private long _lastReceived = Environment.TickCount64; // when the last message (a heartbeat or JSON-RPC) arrived
 
     public LinkSocket(WebSocket socket, int maxMessageBytes = LinkProtocol.MaxMessageBytes)
         : base(LinkTransport.CreateFormatter())
@@ -45,9 +45,6 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
     }
 
     public WebSocket Socket => _socket;
-
-    /// <summary>How long ago the last message (a heartbeat or JSON-RPC) arrived, or the link was made.</summary>
-    public TimeSpan SinceReceived => TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastReceived));
 
     /// <summary>Why this end closed the socket, when it did.</summary>
     public string? LocalCloseReason { get; private set; }
@@ -78,7 +75,7 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
                 continue;
             }
 
-            var (buffer, count) = await ReceiveMessageAsync(alreadyEnded: false, cancellationToken);
+            var (buffer, count) = await ReceiveMessageAsync(cancellationToken);
             if (buffer is null) return null;
             Volatile.Write(ref _lastReceived, Environment.TickCount64);
             if (count == 0)
@@ -125,11 +122,11 @@ public class LinkSocket : MessageHandlerBase, IJsonRpcMessageBufferManager
     }
 
     /// <returns>The whole message in a rented buffer, or no buffer when the socket closed first.</returns>
-    private async ValueTask<(byte[]? Buffer, int Count)> ReceiveMessageAsync(bool alreadyEnded, CancellationToken cancellationToken)
+    private async ValueTask<(byte[]? Buffer, int Count)> ReceiveMessageAsync(CancellationToken cancellationToken)
     {
         var buffer = Rent(FirstBufferBytes);
         var count = 0;
-        var ended = alreadyEnded;
+        var ended = false;
         try
         {
             while (!ended)
