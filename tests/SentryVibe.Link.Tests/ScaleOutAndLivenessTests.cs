@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using SentryVibe.Runner.Core;
+using SentryVibe.Runner.Link;
 using SentryVibe.Data;
 using SentryVibe.LocalPostgres;
 using SentryVibe.Protocol;
@@ -266,10 +267,18 @@ public sealed class LivenessTests(BrokerEnvironment environment) : IClassFixture
     {
         await using var runner = await InProcessRunner.StartAsync(environment.Broker.LinkUri, "steady");
         await runner.WaitConnectedAsync();
+        var linked = runner.State.Since;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var first = await Database.ScalarAsync<DateTime>(_db, """SELECT "LastSeenAt" FROM runners WHERE "Id" = 'steady'""");
 
         await Eventually.WaitAsync(async () => await Database.ScalarAsync<DateTime>(_db, """SELECT "LastSeenAt" FROM runners WHERE "Id" = 'steady'""") > first,
             LinkProtocol.OfflineAfter, "LastSeenAt to be refreshed");
         Assert.Equal(RunnerStatuses.Online, await Database.RunnerStatusAsync(_db, "steady"));
+
+        // And on the link it made: its heartbeats (empty messages the broker answers) keep it past the two intervals in
+        // which a runner gives up a link whose heartbeat nothing followed. Ends early if the link is remade.
+        await Eventually.WaitAsync(() => clock.Elapsed > LinkProtocol.HeartbeatInterval * 4.5 || runner.State.Since != linked,
+            LinkProtocol.HeartbeatInterval * 6, "four and a half heartbeat intervals on one link");
+        Assert.Equal((LinkStates.Connected, linked), (runner.State.State, runner.State.Since));
     }
 }
