@@ -33,8 +33,8 @@ public sealed class IdleMemoryTrim(IMemoryPoolFactory<byte> transportBlocks, ILo
 
     /// <summary>
     /// After this much (a burst) a trim also releases the relay's free transport blocks. Not after less: the idle links'
-    /// next heartbeats took as many new ones at once, 2 MB of them, and the broker trimmed every 15 s instead of every
-    /// two minutes, for nothing.
+    /// next heartbeats took as many new ones at once, 2 MB of them, and the broker trimmed every 15 s instead of about
+    /// once a minute, for nothing.
     /// </summary>
     public const long BurstBytes = 32L << 20;
 

@@ -61,6 +61,39 @@ public static class LinkTransport
     };
 
     /// <summary>
+    /// The runner's heartbeat as the broker's Hello reply asks for it (docs/runner-protocol.md, "Liveness"): empty
+    /// messages to a broker that answers them (<see cref="LinkSocket.HeartbeatAsync"/>), else a
+    /// <see cref="IBrokerService.HeartbeatAsync"/> call every interval. Either way it throws
+    /// <see cref="TimeoutException"/> once the broker has left a heartbeat unanswered for two intervals.
+    /// </summary>
+    public static Task RunnerHeartbeatAsync(LinkSocket link, IBrokerService broker, HelloReply reply, Func<Heartbeat> heartbeat,
+        CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60));
+        return reply.AnswersEmptyHeartbeats
+            ? link.HeartbeatAsync(interval, cancellationToken)
+            : CallHeartbeatAsync(broker, interval, heartbeat, cancellationToken);
+    }
+
+    private static async Task CallHeartbeatAsync(IBrokerService broker, TimeSpan interval, Func<Heartbeat> heartbeat, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(interval * 2);
+            try
+            {
+                await broker.HeartbeatAsync(heartbeat(), timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException("The broker did not answer a heartbeat in time.");
+            }
+        }
+    }
+
+    /// <summary>
     /// The link's formatter. It copies the options per connection (and System.Text.Json caches type metadata per
     /// options instance), so the contract types are serialized through <see cref="SharedContractMetadata"/>, whose
     /// metadata is built once per process.

@@ -9,9 +9,10 @@ namespace SentryVibe.Broker.Link;
 /// <summary>
 /// Delivers one link's queued commands to its runner: claims the next command from <see cref="CommandStore"/>, calls
 /// <see cref="IRunnerService.ExecuteAsync"/> and records the ack, until none is left; then waits for a wake: the
-/// <see cref="CommandDispatcher"/> hears a NOTIFY, or finds the runner with work pending in its safety net (after its
-/// listener reconnects, and every 30 s for all held runners in one query). A command not acked in time stays
-/// "delivered" and goes again on the runner's next link, where its journal answers a duplicate (docs/runner-protocol.md).
+/// <see cref="CommandDispatcher"/> hears a NOTIFY, or finds the runner with work pending in its safety net (one query
+/// for all held runners, after its listener reconnects and after 30 s without a notification). A command not acked in
+/// time stays "delivered" and goes again on the runner's next link, where its journal answers a duplicate
+/// (docs/runner-protocol.md).
 /// </summary>
 /// <remarks>
 /// The loop does not poll the database itself: a poll of its own every 30 s was a query a second for every 30 idle

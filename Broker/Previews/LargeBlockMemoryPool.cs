@@ -81,16 +81,13 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
         }
 
         /// <summary>Releases the blocks no connection needed since the last call.</summary>
-        internal void EvictIdle()
-        {
-            var idle = Interlocked.Exchange(ref _fewestFree, FreeCount);
-            for (; idle > 0 && _free.TryDequeue(out _); idle--) Interlocked.Decrement(ref _freeCount);
-            Volatile.Write(ref _fewestFree, FreeCount);
-        }
+        internal void EvictIdle() => Release(Interlocked.Exchange(ref _fewestFree, FreeCount));
 
-        internal void ReleaseFree()
+        internal void ReleaseFree() => Release(int.MaxValue);
+
+        private void Release(int blocks)
         {
-            while (_free.TryDequeue(out _)) Interlocked.Decrement(ref _freeCount);
+            for (; blocks > 0 && _free.TryDequeue(out _); blocks--) Interlocked.Decrement(ref _freeCount);
             Volatile.Write(ref _fewestFree, FreeCount);
         }
 

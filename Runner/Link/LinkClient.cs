@@ -159,9 +159,7 @@ public sealed class LinkClient(
         {
             SendEventsAsync(broker, TimeSpan.FromSeconds(1.0 / Math.Max(1, reply.PublishCallsPerSecond)),
                 Math.Clamp(reply.BatchesInFlight, 1, LinkProtocol.BatchesInFlight), Math.Clamp(reply.EventsPerBatch, 1, LinkProtocol.EventsPerBatch), ct),
-            reply.AnswersEmptyHeartbeats
-                ? link.HeartbeatAsync(TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct)
-                : HeartbeatAsync(broker, TimeSpan.FromSeconds(Math.Clamp(reply.HeartbeatSeconds, 1, 60)), ct),
+            LinkTransport.RunnerHeartbeatAsync(link, broker, reply, () => new Heartbeat(DateTimeOffset.UtcNow, activeBuilds.Current), ct),
             SendResultsAsync(broker, ct),
         };
         try
@@ -261,25 +259,6 @@ public sealed class LinkClient(
         }
         // Not awaited: recording the ack on disk is the trimmer's business, not the sender's.
         _ = outbox.AcknowledgeAsync(ack.CommittedThroughSeq);
-    }
-
-    /// <summary>The heartbeat a broker from before empty-message heartbeats needs: a call it answers.</summary>
-    private async Task HeartbeatAsync(IBrokerService broker, TimeSpan interval, CancellationToken ct)
-    {
-        using var timer = new PeriodicTimer(interval);
-        while (await timer.WaitForNextTickAsync(ct))
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(interval * 2);
-            try
-            {
-                await broker.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow, activeBuilds.Current), timeout.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new TimeoutException("The broker did not answer a heartbeat in time.");
-            }
-        }
     }
 
     private async Task SendResultsAsync(IBrokerService broker, CancellationToken ct)

@@ -457,21 +457,12 @@ public sealed class IdleRunner : IRunnerService, IAsyncDisposable
         var brokerService = runner._rpc.Attach<IBrokerService>();
         runner._rpc.StartListening();
         var reply = await brokerService.HelloAsync(new RunnerHello(LinkProtocol.Version, runnerId, "bench"), CancellationToken.None);
-        // The runner's heartbeat, as Runner/Link/LinkClient.cs chooses it (a broker given with --broker may be older).
+        // The runner's heartbeat, as the real runner keeps it (a broker given with --broker may be older).
         _ = Task.Run(async () =>
         {
             try
             {
-                if (reply.AnswersEmptyHeartbeats)
-                {
-                    await link.HeartbeatAsync(LinkProtocol.HeartbeatInterval, runner._stop.Token);
-                    return;
-                }
-                using var timer = new PeriodicTimer(LinkProtocol.HeartbeatInterval);
-                while (await timer.WaitForNextTickAsync(runner._stop.Token))
-                {
-                    await brokerService.HeartbeatAsync(new Heartbeat(DateTimeOffset.UtcNow), runner._stop.Token);
-                }
+                await LinkTransport.RunnerHeartbeatAsync(link, brokerService, reply, () => new Heartbeat(DateTimeOffset.UtcNow), runner._stop.Token);
             }
             catch (Exception) { }
         });
