@@ -1,5 +1,6 @@
 // The transport both ends of the runner link share: JSON-RPC on the WebSocket, one message per WebSocket message
 // (LinkSocket). One place, so broker and runner cannot drift apart.
+using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using StreamJsonRpc;
@@ -58,7 +59,15 @@ public static class LinkTransport
     public static JsonRpc CreateRpc(IJsonRpcMessageHandler handler) => new(handler)
     {
         CancelLocallyInvokedMethodsWhenConnectionIsClosed = true,
+        TraceSource = RpcTrace,
     };
+
+    /// <summary>
+    /// One trace source for every link's JSON-RPC, with StreamJsonRpc's own name and levels. Each connection would
+    /// otherwise build its own on first use (a switch, a listener, two hashtables, registrations in two process-wide
+    /// lists): about 1 KB that an idle link held for its lifetime (docs/architecture.md, decision 4).
+    /// </summary>
+    private static readonly TraceSource RpcTrace = new(nameof(JsonRpc), SourceLevels.ActivityTracing | SourceLevels.Warning);
 
     /// <summary>
     /// The runner's heartbeat as the broker's Hello reply asks for it (docs/runner-protocol.md, "Liveness"): empty

@@ -24,7 +24,10 @@ internal sealed class CommandDelivery(RunnerConnection connection, LinkServices 
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private Task _loop = Task.CompletedTask;
 
-    /// <summary>Starts the loop for the runner whose Hello was just accepted; it ends when <paramref name="closed"/> is cancelled.</summary>
+    /// <summary>
+    /// Starts the loop for the runner whose Hello was just accepted; once <paramref name="closed"/> is cancelled it ends at
+    /// its next wake (<see cref="StoppedAsync"/> gives it one).
+    /// </summary>
     public void Start(string runnerId, CancellationToken closed)
     {
         _loop = Task.Run(() => LoopAsync(runnerId, closed));
@@ -34,9 +37,10 @@ internal sealed class CommandDelivery(RunnerConnection connection, LinkServices 
     /// <summary>A command was queued for this runner.</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
 
-    /// <summary>Waits (at most <paramref name="timeout"/>) for the loop to end after the link closed.</summary>
+    /// <summary>Wakes the loop to see the link closed and waits (at most <paramref name="timeout"/>) for it to end.</summary>
     public async Task StoppedAsync(TimeSpan timeout)
     {
+        Wake();
         try { await _loop.WaitAsync(timeout); } catch (Exception) { }
     }
 
@@ -66,8 +70,9 @@ internal sealed class CommandDelivery(RunnerConnection connection, LinkServices 
                 continue;
             }
 
-            try { await _wake.Reader.ReadAsync(ct); }
-            catch (OperationCanceledException) { return; }
+            // No token: a wait without one reuses the channel's own reader and registers nothing on the link's close,
+            // which wakes it instead (StoppedAsync); an idle link waits here for hours.
+            await _wake.Reader.ReadAsync();
         }
     }
 

@@ -83,8 +83,10 @@ public sealed class RunnerConnection : IAsyncDisposable
 
     public async Task RunAsync(CancellationToken aborted)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _closed.Token);
-        var ct = linked.Token;
+        // The request's end (the runner's socket gone, the broker stopping) closes the link as our own close does. One
+        // registration instead of a linked source: what an idle link holds, it holds for hours (docs/architecture.md, decision 4).
+        using var onAborted = aborted.UnsafeRegister(static closed => ((CancellationTokenSource)closed!).Cancel(), _closed);
+        var ct = _closed.Token;
         (WebSocketCloseStatus Status, string Reason)? close = null;
         try
         {

@@ -28,7 +28,9 @@ public static class RunnerLinkEndpoint
             return;
         }
 
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        // No WebSocket keep-alive on the link: its heartbeats (every LinkProtocol.HeartbeatInterval, both ways) keep it
+        // alive and prove it. A keep-alive frame every 20 s was a timer per link and one more wake-up per link and period.
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
         await using var connection = new RunnerConnection(socket, services, context.Connection.RemoteIpAddress?.ToString(), credential,
             PreviewScheme(context, services.Options), RunnerAuthenticator.PresentedTokenHash(context));
         await connection.RunAsync(context.RequestAborted);

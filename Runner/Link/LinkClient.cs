@@ -117,7 +117,8 @@ public sealed class LinkClient(
         var o = options.Value;
         using var socket = new ClientWebSocket();
         socket.Options.SetRequestHeader("Authorization", $"Bearer {o.Token}");
-        socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(20);
+        // The link's heartbeats keep it alive (docs/runner-protocol.md, "Liveness"): no WebSocket keep-alive frames as well.
+        socket.Options.KeepAliveInterval = TimeSpan.Zero;
         socket.Options.CollectHttpResponseDetails = true;
         using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
         {

@@ -450,6 +450,7 @@ public sealed class IdleRunner : IRunnerService, IAsyncDisposable
         var runner = new IdleRunner(runnerId);
         runner._socket = new ClientWebSocket();
         runner._socket.Options.SetRequestHeader("Authorization", $"Bearer {LinkScenario.Secret}");
+        runner._socket.Options.KeepAliveInterval = TimeSpan.Zero; // as the runner's link: its heartbeats keep it alive
         await runner._socket.ConnectAsync(broker, CancellationToken.None);
         var link = new LinkSocket(runner._socket);
         runner._rpc = LinkTransport.CreateRpc(link);
