@@ -1,5 +1,7 @@
 // A TCP relay that holds every chunk for a fixed time in each direction: a database on another host (a hosted broker's
 // Postgres is a separate service, a round trip of about a millisecond away), on one machine. `events --db-rtt <ms>`.
+// Without a delay it is the plainest forwarder there is (a 64 KiB copy loop each way): two of them in a row are the
+// preview relay's floor in `relay`, its three loopback hops with nothing else.
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -40,8 +42,8 @@ public sealed class DelayProxy : IAsyncDisposable
                 client.NoDelay = true;
                 await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
                 lock (_sockets) _sockets.AddRange([client, server]);
-                _ = RelayAsync(client, server);
-                _ = RelayAsync(server, client);
+                _ = _oneWay > TimeSpan.Zero ? RelayAsync(client, server) : CopyAsync(client, server);
+                _ = _oneWay > TimeSpan.Zero ? RelayAsync(server, client) : CopyAsync(server, client);
             }
         }
         catch (OperationCanceledException) { }
@@ -82,6 +84,21 @@ public sealed class DelayProxy : IAsyncDisposable
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException) { }
         chunks.CompleteAdding();
+    }
+
+    private async Task CopyAsync(Socket from, Socket to)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            int read;
+            while ((read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token)) > 0)
+            {
+                await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
+            }
+            to.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException) { }
     }
 
     public async ValueTask DisposeAsync()

@@ -69,10 +69,16 @@ public static class RelayScenario
         }
         // Downloads long enough for tiered compilation to finish on both processes' copy loops: with one warm-up
         // download, perf showed the JIT's tiering threads at a third of the CPU during the measured runs.
+        // The relay's floor: two plain TCP forwarders in a row (DelayProxy without a delay) make the relay's three loopback
+        // hops (dev server → runner → broker → client) with nothing else: no HTTP, no WebSocket, no second process.
+        await using var floorSecond = DelayProxy.Start(devPort, TimeSpan.Zero);
+        await using var floorFirst = DelayProxy.Start(floorSecond.Port, TimeSpan.Zero);
+        var floor = new Target($"http://127.0.0.1:{floorFirst.Port}", null);
         for (var i = 0; i < 10; i++)
         {
             await DownloadAsync(http, direct);
             await DownloadAsync(http, relay);
+            await DownloadAsync(http, floor);
         }
 
         // (a) 64 MiB downloads, alternating so both paths see the same machine noise; the median run of each.
@@ -82,14 +88,19 @@ public static class RelayScenario
         var relayRates = new List<double>();
         var directCpu = new List<double>();
         var relayCpu = new List<double>();
+        var floorRates = new List<double>();
+        var floorCpu = new List<double>();
         for (var i = 0; i < downloadRuns; i++)
         {
             var cpu = CpuMilliseconds(broker);
             directRates.Add(await DownloadAsync(http, direct));
             var between = CpuMilliseconds(broker);
             relayRates.Add(await DownloadAsync(http, relay));
+            var after = CpuMilliseconds(broker);
+            floorRates.Add(await DownloadAsync(http, floor));
             directCpu.Add(between - cpu);
-            relayCpu.Add(CpuMilliseconds(broker) - between);
+            relayCpu.Add(after - between);
+            floorCpu.Add(CpuMilliseconds(broker) - after);
         }
         var (directMbps, _) = Report.Percentiles(directRates);
         var (relayMbps, _) = Report.Percentiles(relayRates);
@@ -101,6 +112,13 @@ public static class RelayScenario
         var (directCpuP50, _) = Report.Percentiles(directCpu);
         rows.Add(new("CPU per 64 MiB download (all processes)", $"{relayCpuP50:N0} ms", $"direct {directCpuP50:N0} ms",
             Report.Ratio(relayCpuP50, directCpuP50), "≤ 2× direct", relayCpuP50 <= 2 * directCpuP50));
+        // What the relay's three hops cost before any of its own work: the rate and CPU of the floor against the relay's.
+        var (floorMbps, _) = Report.Percentiles(floorRates);
+        var (floorCpuP50, _) = Report.Percentiles(floorCpu);
+        Console.Error.WriteLine($"floor (three plain TCP hops): {floorMbps:0} MB/s, {floorCpuP50:0} ms CPU per download");
+        rows.Add(new("64 MiB through three plain TCP hops, the relay's floor (CPU)", $"{floorMbps:N0} MB/s ({floorCpuP50:N0} ms)",
+            $"relay {relayMbps:N0} MB/s ({relayCpuP50:N0} ms)", $"relay {Report.Ratio(relayMbps, floorMbps)}, CPU {Report.Ratio(relayCpuP50, floorCpuP50)}",
+            "—", null));
 
         // (a') How the relay's cost grows with concurrent downloads (issue 16.6): 1, 4 and 16 at once, alternated with
         // the same number straight from the dev server.
