@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using Sentry.AspNetCore;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -87,6 +88,11 @@ public static class Extensions
             o.TracesSampleRate = double.TryParse(builder.Configuration["SENTRY_TRACES_SAMPLE_RATE"], System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate : 1.0;
             o.SendDefaultPii = false;
             o.ServerName = builder.Environment.ApplicationName;
+            // Requests the service says are not its own work (the broker's preview relay: every module of a user's app,
+            // hundreds per page load) are not traced. They would fill the SDK's send queue (30 envelopes), which then
+            // drops the transactions that matter, and a hosted instance's quota with them. Their errors still arrive.
+            o.TracesSampler = context => context.TryGetHttpContext() is { } http
+                && http.RequestServices.GetService<IUntracedRequests>()?.IsUntraced(http) == true ? 0.0 : null;
             o.DefaultTags["service"] = builder.Environment.ApplicationName; // transactions carry no server_name
             // Health probes (the AppHost's, Railway's) every few seconds are not traces anyone wants to pay for.
             o.SetBeforeSendTransaction(t =>

@@ -252,6 +252,7 @@ public static class PreviewRelayExtensions
         builder.Services.AddSingleton<PreviewTargetStore>();
         builder.Services.AddSingleton<PreviewRelay>();
         builder.Services.AddSingleton<PreviewMetrics>();
+        builder.Services.AddSingleton<IUntracedRequests, PreviewTraffic>();
         return builder;
     }
 
@@ -270,4 +271,16 @@ public static class PreviewRelayExtensions
             await next(context);
         });
     }
+}
+
+/// <summary>
+/// The relay's traffic is the user's app, not the broker's work: a request on a preview host and a runner's preview
+/// socket are not Sentry transactions (<see cref="IUntracedRequests"/>). <see cref="PreviewMetrics"/> measures them.
+/// </summary>
+internal sealed class PreviewTraffic(PreviewRelay relay) : IUntracedRequests
+{
+    private static readonly PathString Sockets = LinkProtocol.RunnerPath + "/preview";
+
+    public bool IsUntraced(HttpContext context) =>
+        context.Request.Path.StartsWithSegments(Sockets) || relay.IsPreviewRequest(context, out _);
 }

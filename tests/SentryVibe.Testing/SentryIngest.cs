@@ -138,6 +138,7 @@ public sealed class SentryIngest : IAsyncDisposable
         await _serving;
     }
 
+    /// <summary>One line per item; a client report shows what its SDK dropped and why (a full send queue, say).</summary>
     public override string ToString() =>
-        string.Join('\n', Items.Select(i => $"{i.Type} {i.Service} {i.Transaction} {i.TraceId}"));
+        string.Join('\n', Items.Select(i => i.Type == "client_report" ? $"client_report {i.Payload}" : $"{i.Type} {i.Service} {i.Transaction} {i.TraceId}"));
 }
