@@ -2,13 +2,14 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
-using Sentry.AspNetCore;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
+using Sentry.AspNetCore;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -88,16 +89,14 @@ public static class Extensions
             o.TracesSampleRate = double.TryParse(builder.Configuration["SENTRY_TRACES_SAMPLE_RATE"], System.Globalization.CultureInfo.InvariantCulture, out var rate) ? rate : 1.0;
             o.SendDefaultPii = false;
             o.ServerName = builder.Environment.ApplicationName;
-            // Requests the service says are not its own work (the broker's preview relay: every module of a user's app,
-            // hundreds per page load) are not traced. They would fill the SDK's send queue (30 envelopes), which then
-            // drops the transactions that matter, and a hosted instance's quota with them. Their errors still arrive.
-            o.TracesSampler = context => context.TryGetHttpContext() is { } http
-                && http.RequestServices.GetService<IUntracedRequests>()?.IsUntraced(http) == true ? 0.0 : null;
             o.DefaultTags["service"] = builder.Environment.ApplicationName; // transactions carry no server_name
-            // Health probes (the AppHost's, Railway's) every few seconds are not traces anyone wants to pay for.
+            // Requests that are no one's work to trace are never sampled (their errors still arrive): health probes (the
+            // AppHost's, Railway's) every few seconds, and what a service says is not its own work, such as the broker's
+            // preview relay, every module of a user's app, hundreds per page load. Those would fill the SDK's send queue
+            // (30 envelopes), which then drops the transactions that matter, and a hosted instance's quota with them.
+            o.TracesSampler = context => context.TryGetHttpContext() is { } http && IsUntraced(http) ? 0.0 : null;
             o.SetBeforeSendTransaction(t =>
             {
-                if (t.Name.EndsWith(HealthEndpointPath, StringComparison.Ordinal) || t.Name.EndsWith(AlivenessEndpointPath, StringComparison.Ordinal)) return null;
                 ScrubQuery(t.Request);
                 return t;
             });
@@ -109,6 +108,10 @@ public static class Extensions
             // "Request starting GET …?t=<token>" lines would travel as breadcrumbs; the request itself is on the event.
             o.SetBeforeBreadcrumb(b => b.Category == "Microsoft.AspNetCore.Hosting.Diagnostics" ? null : b);
         }
+
+        static bool IsUntraced(HttpContext http) =>
+            http.Request.Path.StartsWithSegments(HealthEndpointPath) || http.Request.Path.StartsWithSegments(AlivenessEndpointPath)
+            || http.RequestServices.GetService<IUntracedRequests>()?.IsUntraced(http) == true;
 
         // Query strings can carry secrets (/login?t=<api token>): Sentry gets the path only.
         static void ScrubQuery(Sentry.SentryRequest request)

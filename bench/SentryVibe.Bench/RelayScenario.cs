@@ -67,13 +67,13 @@ public static class RelayScenario
             await SmallGetAsync(http, direct);
             await SmallGetAsync(http, relay);
         }
-        // Downloads long enough for tiered compilation to finish on both processes' copy loops: with one warm-up
-        // download, perf showed the JIT's tiering threads at a third of the CPU during the measured runs.
         // The relay's floor: two plain TCP forwarders in a row (DelayProxy without a delay) make the relay's three loopback
         // hops (dev server → runner → broker → client) with nothing else: no HTTP, no WebSocket, no second process.
         await using var floorSecond = DelayProxy.Start(devPort, TimeSpan.Zero);
         await using var floorFirst = DelayProxy.Start(floorSecond.Port, TimeSpan.Zero);
         var floor = new Target($"http://127.0.0.1:{floorFirst.Port}", null);
+        // Downloads long enough for tiered compilation to finish on both processes' copy loops: with one warm-up
+        // download, perf showed the JIT's tiering threads at a third of the CPU during the measured runs.
         for (var i = 0; i < 10; i++)
         {
             await DownloadAsync(http, direct);
