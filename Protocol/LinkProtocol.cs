@@ -28,12 +28,15 @@ public static class LinkProtocol
             : path;
     }
 
+    /// <summary>The segment under a link's path where a runner dials preview sockets (<see cref="PreviewSocketUri"/>).</summary>
+    public const string PreviewSocketSegment = "/preview";
+
     /// <summary>
     /// Where a runner dials the socket of one preview connection, under its link's URL: <c>&lt;link&gt;/preview/&lt;ticket&gt;</c>
     /// (docs/runner-protocol.md, "Preview relay").
     /// </summary>
     public static Uri PreviewSocketUri(Uri link, string ticket) =>
-        new UriBuilder(link) { Path = link.AbsolutePath.TrimEnd('/') + "/preview/" + Uri.EscapeDataString(ticket), Query = "" }.Uri;
+        new UriBuilder(link) { Path = link.AbsolutePath.TrimEnd('/') + PreviewSocketSegment + "/" + Uri.EscapeDataString(ticket), Query = "" }.Uri;
 
     /// <summary>A preview ticket as the broker makes them: 32 random bytes, base64url without padding (43 characters).</summary>
     public static bool IsPreviewTicket(string? ticket) =>

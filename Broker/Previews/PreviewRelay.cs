@@ -279,8 +279,6 @@ public static class PreviewRelayExtensions
 /// </summary>
 internal sealed class PreviewTraffic(PreviewRelay relay) : IUntracedRequests
 {
-    private static readonly PathString Sockets = LinkProtocol.RunnerPath + "/preview";
-
     public bool IsUntraced(HttpContext context) =>
-        context.Request.Path.StartsWithSegments(Sockets) || relay.IsPreviewRequest(context, out _);
+        context.Request.Path.StartsWithSegments(PreviewSocketEndpoint.Prefix) || relay.IsPreviewRequest(context, out _);
 }

@@ -10,7 +10,10 @@ namespace SentryVibe.Broker.Previews;
 /// </summary>
 public static class PreviewSocketEndpoint
 {
-    public const string Path = LinkProtocol.RunnerPath + "/preview/{ticket}";
+    /// <summary>Every preview socket's path starts with this (<see cref="PreviewTraffic"/> tells them apart by it).</summary>
+    public const string Prefix = LinkProtocol.RunnerPath + LinkProtocol.PreviewSocketSegment;
+
+    public const string Path = Prefix + "/{ticket}";
 
     public static IEndpointConventionBuilder MapPreviewSockets(this WebApplication app) => app.Map(Path, HandleAsync);
 
