@@ -185,6 +185,7 @@ public static class EventsScenario
     {
         var rows = new List<Figure>();
         var idle = new List<IdleRunner>();
+        var points = new List<(int Step, double Rate, double Raw, CpuSample Cpu)>();
         try
         {
             foreach (var step in steps.Order())
@@ -204,13 +205,35 @@ public static class EventsScenario
                 // The CPU split says which side pays for the idle links where the curve bends.
                 rows.Add(new($"Events sustained with {step:N0} idle runners", $"{rate:N0} events/s (CPU per event: runners and reader + broker + Postgres {cpu.PerEvent(Burst)})",
                     $"raw INSERT {rawRate:N0} events/s", Report.Ratio(rate, rawRate), "—", null));
+                points.Add((step, rate, rawRate, cpu));
             }
+            if (points.Count > 1) rows.Add(Bend(points));
         }
         finally
         {
             await Task.WhenAll(idle.Select(r => r.DisposeAsync().AsTask()));
         }
         return rows;
+    }
+
+    /// <summary>
+    /// Where the sustained rate falls most as idle runners join, and which process's CPU per event grew most across that
+    /// step: the idle links' heartbeats are paid by the runners' side and the broker during the burst, a grown events
+    /// table by Postgres (and then the raw INSERT falls alike).
+    /// </summary>
+    private static Figure Bend(List<(int Step, double Rate, double Raw, CpuSample Cpu)> points)
+    {
+        const string name = "Where events/s bends as idle runners join (the dominant cost there)";
+        if (Report.Bend([.. points.Select(p => p.Rate)], lowerIsWorse: true) is not { } at)
+        {
+            return new(name, $"no bend: the rate does not fall from {points[0].Step:N0} to {points[^1].Step:N0} idle runners", "—", "—", "—", null);
+        }
+        var (before, after) = (points[at - 1], points[at]);
+        double Grew(Func<CpuSample, TimeSpan> part) => (part(after.Cpu) - part(before.Cpu)).TotalMicroseconds / Burst;
+        return new(name,
+            string.Create(CultureInfo.InvariantCulture, $"{before.Step:N0} → {after.Step:N0} idle runners: events/s ×{after.Rate / before.Rate:0.00}; ")
+                + "CPU per event " + Report.Largest("µs", ("runners and reader", Grew(c => c.Bench)), ("broker", Grew(c => c.Broker)), ("Postgres", Grew(c => c.Postgres))),
+            string.Create(CultureInfo.InvariantCulture, $"raw INSERT ×{after.Raw / before.Raw:0.00} across the same step"), "—", "—", null);
     }
 
     /// <summary>A project assigned to the runner: the broker stores a runner's events only for its own projects.</summary>

@@ -71,6 +71,7 @@ public static class LinkScenario
         var echo = await WebSocketEchoBaselineAsync(1000);
         var (e50, e99) = Report.Percentiles(echo);
         var idle = new List<IdleRunner>();
+        var points = new List<IdlePoint>();
         try
         {
             foreach (var step in IdleSteps(args))
@@ -115,7 +116,9 @@ public static class LinkScenario
                 Console.Error.WriteLine($"idle CPU: broker {brokerShare:P1}, runners {ownShare:P1} of a core");
                 rows.Add(new($"CPU of {step:N0} idle links (heartbeats both ways every {LinkProtocol.HeartbeatInterval.TotalSeconds:0} s)",
                     $"broker {brokerShare:P1} of a core", $"the runners' side {ownShare:P1}", "—", "—", null));
+                points.Add(new(step, rss, c99, q99, d99, brokerShare));
             }
+            if (points.Count > 1) rows.AddRange(Bends(points));
         }
         finally
         {
@@ -124,6 +127,37 @@ public static class LinkScenario
 
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         return rows;
+    }
+
+    private sealed record IdlePoint(int Step, double RssMb, double CommandP99, double QueueP99, double DeliveryP99, double BrokerCpu);
+
+    /// <summary>
+    /// Where the idle-runner curves bend (issue 16.6): the command round trip at the step its p99 grows most, split into
+    /// its two halves (Web's INSERT + NOTIFY, the broker's commit → runner) with the broker's own idle CPU beside it; the
+    /// broker's memory as what each added link costs, step by step.
+    /// </summary>
+    private static IEnumerable<Figure> Bends(List<IdlePoint> points)
+    {
+        const string command = "Where the command round trip bends as idle runners join (the dominant cost there)";
+        if (Report.Bend([.. points.Select(p => p.CommandP99)], lowerIsWorse: false) is { } at)
+        {
+            var (before, after) = (points[at - 1], points[at]);
+            yield return new(command,
+                string.Create(CultureInfo.InvariantCulture, $"{before.Step:N0} → {after.Step:N0} idle runners: p99 ×{after.CommandP99 / before.CommandP99:0.00}; p99 ")
+                    + Report.Largest("ms", ("commit → runner", after.DeliveryP99 - before.DeliveryP99), ("INSERT + NOTIFY", after.QueueP99 - before.QueueP99)),
+                string.Create(CultureInfo.InvariantCulture, $"the broker's idle CPU {before.BrokerCpu:P1} → {after.BrokerCpu:P1} of a core"), "—", "—", null);
+        }
+        else
+        {
+            yield return new(command, $"no bend: p99 does not grow from {points[0].Step:N0} to {points[^1].Step:N0} idle runners", "—", "—", "—", null);
+        }
+
+        // What each link added over the step before: a flat line is memory that grows with the links and nothing else.
+        var perLink = points.Skip(1).Select((p, i) => (From: points[i].Step, To: p.Step, Kb: (p.RssMb - points[i].RssMb) * 1024 / (p.Step - points[i].Step))).ToList();
+        var steepest = perLink.MaxBy(s => s.Kb);
+        yield return new("Broker RSS per added idle link, step by step (where it is steepest)",
+            string.Join(", ", perLink.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.From:N0} → {s.To:N0}: {s.Kb:0} KB"))),
+            string.Create(CultureInfo.InvariantCulture, $"steepest {steepest.From:N0} → {steepest.To:N0}"), "—", "—", null);
     }
 
     /// <summary>

@@ -122,6 +122,7 @@ public static class RelayScenario
 
         // (a') How the relay's cost grows with concurrent downloads (issue 16.6): 1, 4 and 16 at once, alternated with
         // the same number straight from the dev server.
+        var curve = new List<(int Concurrent, double Mbps, double CpuEach)>();
         foreach (var concurrent in new[] { 1, 4, 16 })
         {
             var cpu = CpuMilliseconds(broker);
@@ -133,7 +134,9 @@ public static class RelayScenario
             Console.Error.WriteLine($"{concurrent} concurrent: relay {relayAll:0} MB/s ({relayPer:0} ms CPU each), direct {directAll:0} MB/s ({directPer:0} ms CPU each)");
             rows.Add(new($"{concurrent} concurrent 64 MiB downloads, relay (CPU each)", $"{relayAll:N0} MB/s ({relayPer:N0} ms)",
                 $"direct {directAll:N0} MB/s ({directPer:N0} ms)", Report.Ratio(relayAll, directAll), "—", null));
+            curve.Add((concurrent, relayAll, relayPer));
         }
+        rows.Add(Bend(curve));
 
         // (b) Small GETs, interleaved one by one, through the floor's three plain hops as well.
         var directLatency = new List<double>(SmallGets);
@@ -184,6 +187,27 @@ public static class RelayScenario
         var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"{target.Origin}: {(int)response.StatusCode}");
         return elapsed;
+    }
+
+    /// <summary>
+    /// Where the relay's total rate stops growing with concurrent downloads, and what it is short of there: the cores its
+    /// CPU per download keeps busy at that rate (CPU-bound when that is the machine's cores) and how that CPU grew.
+    /// </summary>
+    private static Figure Bend(List<(int Concurrent, double Mbps, double CpuEach)> curve)
+    {
+        const string name = "Where the relay's total rate bends with concurrent downloads (the dominant cost there)";
+        // Cores busy: the CPU of all downloads over the time they took, i.e. CPU per byte times bytes per second.
+        double Cores((int Concurrent, double Mbps, double CpuEach) p) => p.CpuEach / 1000 * p.Mbps * 1e6 / DownloadBytes;
+        if (Report.Bend([.. curve.Select(p => p.Mbps)], lowerIsWorse: true) is not { } at)
+        {
+            var last = curve[^1];
+            return new(name, string.Create(CultureInfo.InvariantCulture,
+                $"no bend: the total rate grows up to {last.Concurrent} at once, {Cores(last):0.0} of {Environment.ProcessorCount} cores busy there"), "—", "—", "—", null);
+        }
+        var (before, after) = (curve[at - 1], curve[at]);
+        return new(name, string.Create(CultureInfo.InvariantCulture,
+                $"{before.Concurrent} → {after.Concurrent} at once: total ×{after.Mbps / before.Mbps:0.00}; {Cores(before):0.0} → {Cores(after):0.0} of {Environment.ProcessorCount} cores busy"),
+            string.Create(CultureInfo.InvariantCulture, $"CPU per download {before.CpuEach:0} → {after.CpuEach:0} ms"), "—", "—", null);
     }
 
     /// <summary><paramref name="count"/> whole downloads at once; MB/s of all together.</summary>
