@@ -5,8 +5,10 @@
 // SentryVibe adds; and once `npm install` + `npm run dev` by hand, what a project costs without the install cache.
 // A restart is broken into stages (stop, spawn, vite ready, port detected, first HTML through the relay, rendered in
 // Chromium), one table line each; and per built-in template a cold-cache whole-page load in Chromium through the relay
-// against the same load straight from the dev server (issue 16.5). `--runs N` sets the measured runs (default 3);
-// `--templates a,b` the templates of the page-load lines (default every built-in one).
+// against the same load straight from the dev server (issue 16.5), and the relay against that real dev server: its
+// page's HTML fetched on its own and a 64 MiB file from its public/ folder, each through the relay and straight.
+// `--runs N` sets the measured runs (default 3); `--templates a,b` the templates of the page-load lines (default every
+// built-in one).
 extern alias AppHostAssembly;
 
 using System.Diagnostics;
@@ -133,7 +135,7 @@ public static class PreviewScenario
             {
                 rows.Add(new("Restart stage: click → rendered in Chromium", Ms(clicks.Select(c => c * 1000)), "—", "—", "≤ 3 s", clicks.Max() <= 3));
             }
-            foreach (var (template, relayed, direct) in loads)
+            foreach (var (template, relayed, direct, getsRelayed, getsDirect, large) in loads)
             {
                 var (l50, _) = Report.Percentiles(relayed);
                 var (d50, _) = Report.Percentiles(direct);
@@ -141,6 +143,17 @@ public static class PreviewScenario
                     string.Create(CultureInfo.InvariantCulture, $"p50 {l50:0} ms, max {relayed.Max():0} ms"),
                     string.Create(CultureInfo.InvariantCulture, $"straight from the dev server: p50 {d50:0} ms"),
                     Report.Ratio(l50, d50), "≤ 1.25×", l50 <= 1.25 * d50));
+                var (g50, g99) = Report.Percentiles(getsRelayed);
+                var (h50, h99) = Report.Percentiles(getsDirect);
+                rows.Add(new($"GET of the page's HTML from {template}'s real dev server, through the relay (N={getsRelayed.Count})",
+                    string.Create(CultureInfo.InvariantCulture, $"p50 {g50:0.00} ms, p99 {g99:0.00} ms"),
+                    string.Create(CultureInfo.InvariantCulture, $"straight: p50 {h50:0.00} ms, p99 {h99:0.00} ms"),
+                    $"p99 {Report.Ratio(g99, h99)}", "—", null));
+                if (large is { } mbps)
+                {
+                    rows.Add(new($"64 MiB from {template}'s real dev server (its public/ folder), through the relay (median of 3)",
+                        $"{mbps.Relayed:N0} MB/s", $"straight {mbps.Direct:N0} MB/s", Report.Ratio(mbps.Relayed, mbps.Direct), "—", null));
+                }
             }
             rows.Add(new("Overhead SentryVibe adds at p50 (scaffold, link, install cache copy, relay)",
                 string.Create(CultureInfo.InvariantCulture, $"{p50 - b50:+0.00;-0.00} s"),
@@ -246,10 +259,10 @@ public static class PreviewScenario
     /// server, each in a fresh browser context (an empty cache) until the load event; a first pair warms both and is
     /// not counted (Next.js compiles the page on its first request).
     /// </summary>
-    private static async Task<List<(string Template, List<double> Relayed, List<double> Direct)>> PageLoadsAsync(
+    private static async Task<List<TemplateLoads>> PageLoadsAsync(
         HttpClient api, HttpClient previews, Contract contract, string[] templates, string viteReactProject, int runs, bool trace)
     {
-        var results = new List<(string, List<double>, List<double>)>();
+        var results = new List<TemplateLoads>();
         const string chromium = "/usr/bin/chromium";
         if (!File.Exists(chromium) || templates.Length == 0)
         {
@@ -316,7 +329,14 @@ public static class PreviewScenario
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"page load {template}: relay {string.Join(", ", relayed.Select(v => v.ToString("0", CultureInfo.InvariantCulture)))} ms; " +
                     $"direct {string.Join(", ", direct.Select(v => v.ToString("0", CultureInfo.InvariantCulture)))} ms"));
-                results.Add((template, relayed, direct));
+                // The relay against this real dev server, not the bench's fixed one (issue 16): its page's HTML fetched
+                // alternately through the relay and straight, and a 64 MiB file from its public/ folder the same way.
+                var (getsRelayed, getsDirect) = await SmallGetsAsync(previews, relayUrl, directUrl);
+                var large = await LargeFileAsync(previews, template, project.GetProperty("path").GetString(), relayUrl, directUrl);
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{template} real dev server: GET / relay p99 {Report.Percentiles(getsRelayed).P99:0.00} ms, direct p99 {Report.Percentiles(getsDirect).P99:0.00} ms; " +
+                    $"64 MiB {(large is { } l ? $"relay {l.Relayed:0} MB/s, direct {l.Direct:0} MB/s" : "not measured")}"));
+                results.Add(new(template, relayed, direct, getsRelayed, getsDirect, large));
                 await api.PostAsync($"/api/projects/{id}/dev-server/stop", null);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -325,6 +345,81 @@ public static class PreviewScenario
             }
         }
         return results;
+    }
+
+    /// <summary>One template's page loads, its page's HTML fetched on its own, and a 64 MiB file from its dev server (MB/s).</summary>
+    private sealed record TemplateLoads(string Template, List<double> Relayed, List<double> Direct, List<double> GetsRelayed, List<double> GetsDirect,
+        (double Relayed, double Direct)? LargeMbps);
+
+    private const int SmallGets = 300;
+
+    /// <summary>The page's HTML, <see cref="SmallGets"/> times each way, alternately; after 20 of each not counted.</summary>
+    private static async Task<(List<double> Relayed, List<double> Direct)> SmallGetsAsync(HttpClient previews, string relayUrl, string directUrl)
+    {
+        var relayed = new List<double>(SmallGets);
+        var direct = new List<double>(SmallGets);
+        for (var i = -20; i < SmallGets; i++)
+        {
+            foreach (var (url, into) in new[] { (relayUrl, relayed), (directUrl, direct) })
+            {
+                var start = Stopwatch.GetTimestamp();
+                using var response = await previews.GetAsync(url);
+                await response.Content.ReadAsByteArrayAsync();
+                var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {url}: {(int)response.StatusCode}");
+                if (i >= 0) into.Add(ms);
+            }
+        }
+        return (relayed, direct);
+    }
+
+    /// <summary>
+    /// A 64 MiB file put in the project's <c>public/</c> folder (served as is by vite, astro and next), downloaded three
+    /// times each way, alternately, after one of each not counted: the median MB/s of each. Null when the runner's
+    /// folder of the project is not on this machine's disk.
+    /// </summary>
+    private static async Task<(double Relayed, double Direct)?> LargeFileAsync(HttpClient previews, string template, string? projectPath,
+        string relayUrl, string directUrl)
+    {
+        const int size = 64 * 1024 * 1024;
+        if (projectPath is null || !Directory.Exists(projectPath)) return null;
+        var name = "sv-bench-" + Guid.NewGuid().ToString("N")[..8] + ".bin";
+        var file = Path.Combine(projectPath, "public", name);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var bytes = new byte[size];
+        new Random(16).NextBytes(bytes);
+        await File.WriteAllBytesAsync(file, bytes);
+        try
+        {
+            var relayed = new List<double>();
+            var direct = new List<double>();
+            var buffer = new byte[64 * 1024];
+            for (var i = -1; i < 3; i++)
+            {
+                foreach (var (url, into) in new[] { (relayUrl + name, relayed), (directUrl + name, direct) })
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    using var response = await previews.GetAsync(url, HttpCompletionOption.ResponseHeadersRead);
+                    await using var body = await response.Content.ReadAsStreamAsync();
+                    long total = 0;
+                    int read;
+                    while ((read = await body.ReadAsync(buffer)) > 0) total += read;
+                    var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    if (!response.IsSuccessStatusCode || total != size) throw new InvalidOperationException($"GET {url}: {(int)response.StatusCode}, {total} of {size} bytes");
+                    if (i >= 0) into.Add(total / seconds / 1e6);
+                }
+            }
+            return (Report.Percentiles(relayed).P50, Report.Percentiles(direct).P50);
+        }
+        catch (Exception e) when (e is InvalidOperationException or HttpRequestException or IOException)
+        {
+            Console.Error.WriteLine($"64 MiB from {template}: skipped, {e.Message}");
+            return null;
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     /// <summary>With --trace: how a page load spent its time, request by request (what a slower relayed load waits on).</summary>
