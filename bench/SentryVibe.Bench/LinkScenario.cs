@@ -149,7 +149,9 @@ public static class LinkScenario
         }
         else
         {
-            yield return new(command, $"no bend: p99 does not grow from {points[0].Step:N0} to {points[^1].Step:N0} idle runners", "—", "—", "—", null);
+            var highest = points.MaxBy(p => p.CommandP99)!;
+            yield return new(command, $"no bend: p99 does not grow from {points[0].Step:N0} to {points[^1].Step:N0} idle runners",
+                string.Create(CultureInfo.InvariantCulture, $"highest with {highest.Step:N0}: {highest.CommandP99:0.0} ms"), "—", "—", null);
         }
 
         // What each link added over the step before: a flat line is memory that grows with the links and nothing else.
