@@ -144,7 +144,7 @@ public sealed class DevServerManager(
         int? exitCode = null;
         try
         {
-            if (s.Plan.Install is { } install && !RestoreFromCache(s, install))
+            if (s.Plan.Install is { } install && !await RestoreFromCacheAsync(s, install))
             {
                 s.Emit(new DevServerStarting(install.Display, null, "installing"));
                 var installer = StartProcess(s, "npm install", install, port: null);
@@ -221,7 +221,7 @@ public sealed class DevServerManager(
     }
 
     /// <summary>A copy of an earlier identical install instead of running it; false when there is none.</summary>
-    private bool RestoreFromCache(DevServerSession s, PlannedCommand install)
+    private async Task<bool> RestoreFromCacheAsync(DevServerSession s, PlannedCommand install)
     {
         if (_installCache is null)
         {
@@ -236,7 +236,7 @@ public sealed class DevServerManager(
             return false;
         }
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (!_installCache.TryRestore(s.InstallKey, s.Location.Path))
+        if (await _installCache.TryRestoreAsync(s.InstallKey, s.Location.Path) == InstallRestore.None)
         {
             return false;
         }

@@ -101,7 +101,7 @@ public sealed class InstallCacheTests : IAsyncLifetime
 
         var first = Path.Combine(_folder.Path, "p1");
         Directory.CreateDirectory(first);
-        Assert.True(cache.TryRestore(key, first));
+        Assert.Equal(InstallRestore.Spare, await cache.TryRestoreAsync(key, first));
 
         Assert.True(File.Exists(Path.Combine(first, "node_modules", "marker")), "the restore renamed the spare");
         Assert.Equal("module.exports = 1;", File.ReadAllText(Path.Combine(first, "node_modules", "dep", "index.js")));
@@ -113,8 +113,31 @@ public sealed class InstallCacheTests : IAsyncLifetime
         var second = Path.Combine(_folder.Path, "p2");
         Directory.CreateDirectory(second);
         File.WriteAllText(Path.Combine(spare, "marker"), "refilled");
-        Assert.True(cache.TryRestore(key, second));
+        Assert.Equal(InstallRestore.Spare, await cache.TryRestoreAsync(key, second));
         Assert.Equal("refilled", File.ReadAllText(Path.Combine(second, "node_modules", "marker")));
+    }
+
+    [Fact]
+    public async Task A_restore_while_the_spare_is_refilled_waits_for_it_and_takes_it_instead_of_copying_beside_it()
+    {
+        // A project created right after another finds the spare taken and its refill copying: a copy of its own beside
+        // the refill would slow both. Two thousand files make the refill last long after the first restore returns.
+        var cache = new InstallCache(CacheRoot);
+        var key = await StoreAsync(cache, "source", extraFiles: 2000);
+        var first = Path.Combine(_folder.Path, "p1");
+        var second = Path.Combine(_folder.Path, "p2");
+        Directory.CreateDirectory(first);
+        Directory.CreateDirectory(second);
+
+        Assert.Equal(InstallRestore.Spare, await cache.TryRestoreAsync(key, first));
+        var refill = cache.SpareRefill(key);
+        Assert.False(refill.IsCompleted, "the refill of the spare the first restore took is under way");
+        Assert.Equal(InstallRestore.Spare, await cache.TryRestoreAsync(key, second));
+
+        Assert.True(refill.IsCompleted);
+        Assert.Equal(2000, Directory.GetFiles(Path.Combine(second, "node_modules", "many")).Length);
+        await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(Directory.Exists(Path.Combine(CacheRoot, key, "node_modules.spare")), "the spare it took is refilled too");
     }
 
     [Fact]
@@ -127,14 +150,14 @@ public sealed class InstallCacheTests : IAsyncLifetime
         projects.ForEach(p => Directory.CreateDirectory(p));
         using var start = new Barrier(projects.Count);
 
-        var restored = await Task.WhenAll(projects.Select(p => Task.Run(() =>
+        var restored = await Task.WhenAll(projects.Select(p => Task.Run(async () =>
         {
             start.SignalAndWait();
-            return cache.TryRestore(key, p);
+            return await cache.TryRestoreAsync(key, p);
         })));
         await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.All(restored, Assert.True);
+        Assert.All(restored, how => Assert.NotEqual(InstallRestore.None, how));
         Assert.All(projects, p => Assert.Equal("module.exports = 1;", File.ReadAllText(Path.Combine(p, "node_modules", "dep", "index.js"))));
         Assert.Single(projects, p => File.Exists(Path.Combine(p, "node_modules", "marker")));
         Assert.Equal(["node_modules", "node_modules.spare", "package-lock.json"],
@@ -160,7 +183,7 @@ public sealed class InstallCacheTests : IAsyncLifetime
             }
             var project = Path.Combine(_folder.Path, $"r{round}");
             Directory.CreateDirectory(project);
-            Assert.True(cache.TryRestore(key, project));
+            Assert.Equal(InstallRestore.Spare, await cache.TryRestoreAsync(key, project));
             Directory.Delete(project, recursive: true);
         }
         await cache.SpareRefill(key).WaitAsync(TimeSpan.FromSeconds(30));
@@ -174,7 +197,7 @@ public sealed class InstallCacheTests : IAsyncLifetime
         var old = await StoreAsync(cache, "old");
         var project = Path.Combine(_folder.Path, "p");
         Directory.CreateDirectory(project);
-        Assert.True(cache.TryRestore(old, project)); // takes the spare and starts its refill
+        Assert.Equal(InstallRestore.Spare, await cache.TryRestoreAsync(old, project)); // takes the spare and starts its refill
         var refill = cache.SpareRefill(old);
 
         var newer = await StoreAsync(cache, "newer"); // evicts the old entry, perhaps while its refill copies
@@ -187,8 +210,9 @@ public sealed class InstallCacheTests : IAsyncLifetime
     }
 
     /// <summary>A made-up install (a module, a .bin link, a lockfile) stored under its key; waits for the entry's spare.</summary>
-    private async Task<string> StoreAsync(InstallCache cache, string name)
+    private async Task<string> StoreAsync(InstallCache cache, string name, int extraFiles = 0)
     {
+        for (var i = 0; i < extraFiles; i++) _folder.Write($"{name}/node_modules/many/f{i}.js", "");
         _folder.Write($"{name}/package.json", $$"""{ "name": "{{name}}" }""");
         _folder.Write($"{name}/package-lock.json", "{}");
         _folder.Write($"{name}/node_modules/dep/index.js", "module.exports = 1;");
