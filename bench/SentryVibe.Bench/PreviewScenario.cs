@@ -135,7 +135,7 @@ public static class PreviewScenario
             {
                 rows.Add(new("Restart stage: click → rendered in Chromium", Ms(clicks.Select(c => c * 1000)), "—", "—", "≤ 3 s", clicks.Max() <= 3));
             }
-            foreach (var (template, relayed, direct, getsRelayed, getsDirect, large) in loads)
+            foreach (var (template, relayed, direct, getsRelayed, getsDirect, large, afterIdle) in loads)
             {
                 var (l50, _) = Report.Percentiles(relayed);
                 var (d50, _) = Report.Percentiles(direct);
@@ -149,6 +149,15 @@ public static class PreviewScenario
                     string.Create(CultureInfo.InvariantCulture, $"p50 {g50:0.00} ms, p99 {g99:0.00} ms"),
                     string.Create(CultureInfo.InvariantCulture, $"straight: p50 {h50:0.00} ms, p99 {h99:0.00} ms"),
                     $"p99 {Report.Ratio(g99, h99)}", "p99 ≤ 2× straight (issue 16.4)", g99 <= 2 * h99));
+                if (afterIdle is ({ } idleRelayed, { } idleDirect))
+                {
+                    var (i50, _) = Report.Percentiles(idleRelayed);
+                    var (j50, _) = Report.Percentiles(idleDirect);
+                    rows.Add(new($"The same GET 6 s after the last, {template} (its idle connections closed), through the relay (N={idleRelayed.Count})",
+                        string.Create(CultureInfo.InvariantCulture, $"p50 {i50:0.00} ms, max {idleRelayed.Max():0.00} ms"),
+                        string.Create(CultureInfo.InvariantCulture, $"straight: p50 {j50:0.00} ms, max {idleDirect.Max():0.00} ms"),
+                        Report.Ratio(i50, j50), "—", null));
+                }
                 if (large is { } mbps)
                 {
                     rows.Add(new($"64 MiB from {template}'s real dev server (its public/ folder), through the relay (median of 3)",
@@ -174,6 +183,7 @@ public static class PreviewScenario
     /// <summary>POST a project, then poll its preview URL (the relay answers 503 pages until the dev server runs).</summary>
     private static async Task<TimeSpan> TimeToPreviewAsync(HttpClient api, HttpClient previews, Contract contract, Action<string>? onCreated = null)
     {
+        var posted = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         var created = await api.PostAsJsonAsync("/api/projects", new { prompt = "Create a React todo app", templateId = "vite-react", agent = "none" });
         if (created.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"POST /api/projects: {(int)created.StatusCode}");
@@ -193,6 +203,12 @@ public static class PreviewScenario
             await Task.Delay(50);
         }
         var elapsed = clock.Elapsed;
+        // Where the time went, from the runner's event timestamps (same machine, same clock): each event type's first.
+        var legs = (await api.GetFromJsonAsync<JsonElement>($"/api/projects/{id}/events?limit=1000")).EnumerateArray()
+            .Select(e => (Type: e.GetProperty("type").GetString(), At: (e.GetProperty("timestamp").GetDateTimeOffset() - posted).TotalMilliseconds))
+            .DistinctBy(l => l.Type);
+        Console.Error.WriteLine("  stages (ms after POST): " + string.Join(", ", legs.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Type} {l.At:0}")))
+            + string.Create(CultureInfo.InvariantCulture, $", first 200 through the relay {elapsed.TotalMilliseconds:0}"));
         // Stop it so the next run does not share the machine with an idle vite.
         await api.PostAsync($"/api/projects/{id}/dev-server/stop", null);
         return elapsed;
@@ -333,11 +349,12 @@ public static class PreviewScenario
                 // The relay against this real dev server, not the bench's fixed one (issue 16): its page's HTML fetched
                 // alternately through the relay and straight, and a 64 MiB file from its public/ folder the same way.
                 var (getsRelayed, getsDirect) = await SmallGetsAsync(previews, relayUrl, directUrl);
+                (List<double>, List<double>)? afterIdle = template == "vite-react" ? await AfterIdleAsync(previews, relayUrl, directUrl) : null;
                 var large = await LargeFileAsync(previews, template, project.GetProperty("path").GetString(), relayUrl, directUrl);
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{template} real dev server: GET / relay p99 {Report.Percentiles(getsRelayed).P99:0.00} ms, direct p99 {Report.Percentiles(getsDirect).P99:0.00} ms; " +
                     $"64 MiB {(large is { } l ? $"relay {l.Relayed:0} MB/s, direct {l.Direct:0} MB/s" : "not measured")}"));
-                results.Add(new(template, relayed, direct, getsRelayed, getsDirect, large));
+                results.Add(new(template, relayed, direct, getsRelayed, getsDirect, large, afterIdle));
                 await api.PostAsync($"/api/projects/{id}/dev-server/stop", null);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -348,9 +365,37 @@ public static class PreviewScenario
         return results;
     }
 
-    /// <summary>One template's page loads, its page's HTML fetched on its own, and a 64 MiB file from its dev server (MB/s).</summary>
+    /// <summary>
+    /// One template's page loads, its page's HTML fetched on its own (and, for vite-react, after a pause), and a 64 MiB
+    /// file from its dev server (MB/s).
+    /// </summary>
     private sealed record TemplateLoads(string Template, List<double> Relayed, List<double> Direct, List<double> GetsRelayed, List<double> GetsDirect,
-        (double Relayed, double Direct)? LargeMbps);
+        (double Relayed, double Direct)? LargeMbps, (List<double> Relayed, List<double> Direct)? AfterIdle);
+
+    /// <summary>
+    /// The page's HTML 6 s after the last request, five times each way: by then a Node dev server has closed its idle
+    /// keep-alive connections (Node's <c>keepAliveTimeout</c>, 5 s), so straight it costs a new loopback connection,
+    /// and through the relay a new preview socket (a ticket over the link, the runner's dial back), which a person pays
+    /// at each click after a pause.
+    /// </summary>
+    private static async Task<(List<double> Relayed, List<double> Direct)> AfterIdleAsync(HttpClient previews, string relayUrl, string directUrl)
+    {
+        var relayed = new List<double>();
+        var direct = new List<double>();
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(6));
+            foreach (var (url, into) in new[] { (relayUrl, relayed), (directUrl, direct) })
+            {
+                var start = Stopwatch.GetTimestamp();
+                using var response = await previews.GetAsync(url);
+                await response.Content.ReadAsByteArrayAsync();
+                into.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {url}: {(int)response.StatusCode}");
+            }
+        }
+        return (relayed, direct);
+    }
 
     private const int SmallGets = 300;
 
