@@ -226,7 +226,7 @@ public static class EventsScenario
         const string name = "Where events/s bends as idle runners join (the dominant cost there)";
         if (Report.Bend([.. points.Select(p => p.Rate)], lowerIsWorse: true) is not { } at)
         {
-            return new(name, $"no bend: the rate does not fall from {points[0].Step:N0} to {points[^1].Step:N0} idle runners", "—", "—", "—", null);
+            return new(name, $"no bend: no step from {points[0].Step:N0} to {points[^1].Step:N0} idle runners makes the rate 1.2× worse", "—", "—", "—", null);
         }
         var (before, after) = (points[at - 1], points[at]);
         double Grew(Func<CpuSample, TimeSpan> part) => (part(after.Cpu) - part(before.Cpu)).TotalMicroseconds / Burst;

@@ -150,7 +150,7 @@ public static class LinkScenario
         else
         {
             var highest = points.MaxBy(p => p.CommandP99)!;
-            yield return new(command, $"no bend: p99 does not grow from {points[0].Step:N0} to {points[^1].Step:N0} idle runners",
+            yield return new(command, $"no bend: no step from {points[0].Step:N0} to {points[^1].Step:N0} idle runners makes p99 1.2× worse",
                 string.Create(CultureInfo.InvariantCulture, $"highest with {highest.Step:N0}: {highest.CommandP99:0.0} ms"), "—", "—", null);
         }
 

@@ -202,7 +202,7 @@ public static class RelayScenario
         {
             var last = curve[^1];
             return new(name, string.Create(CultureInfo.InvariantCulture,
-                $"no bend: the total rate grows up to {last.Concurrent} at once, {Cores(last):0.0} of {Environment.ProcessorCount} cores busy there"), "—", "—", "—", null);
+                $"no bend: no step up to {last.Concurrent} at once makes the total rate 1.2× worse; {Cores(last):0.0} of {Environment.ProcessorCount} cores busy there"), "—", "—", "—", null);
         }
         var (before, after) = (curve[at - 1], curve[at]);
         return new(name, string.Create(CultureInfo.InvariantCulture,

@@ -26,12 +26,13 @@ public static class Report
 
     /// <summary>
     /// Where a curve bends (issue 16.6): of its consecutive steps, the pair across which the value gets worse by the
-    /// largest factor — a rate falling, a latency or a cost rising. Null when no step makes it worse.
+    /// largest factor — a rate falling, a latency or a cost rising. Null when no step makes it 1.2× worse or more: less
+    /// is within a run's noise here.
     /// </summary>
     public static int? Bend(IReadOnlyList<double> values, bool lowerIsWorse)
     {
         int? at = null;
-        var worst = 1.0;
+        var worst = 1.2;
         for (var i = 1; i < values.Count; i++)
         {
             var factor = lowerIsWorse ? values[i - 1] / values[i] : values[i] / values[i - 1];
