@@ -82,7 +82,8 @@ public sealed class InstallCache(string root, int maxEntries = 6, ILogger? logge
             var how = InstallRestore.Spare;
             if (!TryTakeSpare(key, target))
             {
-                if (_refills.TryGetValue(key, out var refill))
+                // Only when the spare is missing: one that is there but cannot be renamed (another file system) stays so.
+                if (_refills.TryGetValue(key, out var refill) && !Directory.Exists(Path.Combine(entry, Spare)))
                 {
                     await refill.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // a refill that failed leaves no spare: copy
                 }
