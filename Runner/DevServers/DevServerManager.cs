@@ -236,14 +236,15 @@ public sealed class DevServerManager(
             return false;
         }
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (await _installCache.TryRestoreAsync(s.InstallKey, s.Location.Path) == InstallRestore.None)
+        var how = await _installCache.TryRestoreAsync(s.InstallKey, s.Location.Path);
+        if (how == InstallRestore.None)
         {
             return false;
         }
         s.RestoredKey = s.InstallKey;
         s.InstallKey = null;
-        s.AddLine($"[sentryvibe] node_modules copied from an identical earlier install in {clock.Elapsed.TotalSeconds:0.0} s " +
-            $"(skipped `{install.Display}`; cache: {_installCache.Root})", "stdout");
+        s.AddLine($"[sentryvibe] node_modules {(how == InstallRestore.Spare ? "moved in" : "copied")} from an identical earlier install " +
+            $"in {clock.Elapsed.TotalSeconds:0.0} s (skipped `{install.Display}`; cache: {_installCache.Root})", "stdout");
         return true;
     }
 

@@ -378,46 +378,14 @@ public static class PreviewScenario
     /// and through the relay a new preview socket (a ticket over the link, the runner's dial back), which a person pays
     /// at each click after a pause.
     /// </summary>
-    private static async Task<(List<double> Relayed, List<double> Direct)> AfterIdleAsync(HttpClient previews, string relayUrl, string directUrl)
-    {
-        var relayed = new List<double>();
-        var direct = new List<double>();
-        for (var i = 0; i < 5; i++)
-        {
-            await Task.Delay(TimeSpan.FromSeconds(6));
-            foreach (var (url, into) in new[] { (relayUrl, relayed), (directUrl, direct) })
-            {
-                var start = Stopwatch.GetTimestamp();
-                using var response = await previews.GetAsync(url);
-                await response.Content.ReadAsByteArrayAsync();
-                into.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {url}: {(int)response.StatusCode}");
-            }
-        }
-        return (relayed, direct);
-    }
+    private static Task<(List<double> Relayed, List<double> Direct)> AfterIdleAsync(HttpClient previews, string relayUrl, string directUrl) =>
+        Fetch.AlternatelyAsync(0, 5, () => Fetch.TimedGetAsync(previews, new(HttpMethod.Get, relayUrl)),
+            () => Fetch.TimedGetAsync(previews, new(HttpMethod.Get, directUrl)), pause: TimeSpan.FromSeconds(6));
 
-    private const int SmallGets = 300;
-
-    /// <summary>The page's HTML, <see cref="SmallGets"/> times each way, alternately; after 20 of each not counted.</summary>
-    private static async Task<(List<double> Relayed, List<double> Direct)> SmallGetsAsync(HttpClient previews, string relayUrl, string directUrl)
-    {
-        var relayed = new List<double>(SmallGets);
-        var direct = new List<double>(SmallGets);
-        for (var i = -20; i < SmallGets; i++)
-        {
-            foreach (var (url, into) in new[] { (relayUrl, relayed), (directUrl, direct) })
-            {
-                var start = Stopwatch.GetTimestamp();
-                using var response = await previews.GetAsync(url);
-                await response.Content.ReadAsByteArrayAsync();
-                var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {url}: {(int)response.StatusCode}");
-                if (i >= 0) into.Add(ms);
-            }
-        }
-        return (relayed, direct);
-    }
+    /// <summary>The page's HTML 300 times each way, alternately, after 20 of each not counted.</summary>
+    private static Task<(List<double> Relayed, List<double> Direct)> SmallGetsAsync(HttpClient previews, string relayUrl, string directUrl) =>
+        Fetch.AlternatelyAsync(20, 300, () => Fetch.TimedGetAsync(previews, new(HttpMethod.Get, relayUrl)),
+            () => Fetch.TimedGetAsync(previews, new(HttpMethod.Get, directUrl)));
 
     /// <summary>
     /// A 64 MiB file put in the project's <c>public/</c> folder (served as is by vite, astro and next), downloaded three
@@ -437,24 +405,8 @@ public static class PreviewScenario
         await File.WriteAllBytesAsync(file, bytes);
         try
         {
-            var relayed = new List<double>();
-            var direct = new List<double>();
-            var buffer = new byte[64 * 1024];
-            for (var i = -1; i < 3; i++)
-            {
-                foreach (var (url, into) in new[] { (relayUrl + name, relayed), (directUrl + name, direct) })
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    using var response = await previews.GetAsync(url, HttpCompletionOption.ResponseHeadersRead);
-                    await using var body = await response.Content.ReadAsStreamAsync();
-                    long total = 0;
-                    int read;
-                    while ((read = await body.ReadAsync(buffer)) > 0) total += read;
-                    var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                    if (!response.IsSuccessStatusCode || total != size) throw new InvalidOperationException($"GET {url}: {(int)response.StatusCode}, {total} of {size} bytes");
-                    if (i >= 0) into.Add(total / seconds / 1e6);
-                }
-            }
+            var (relayed, direct) = await Fetch.AlternatelyAsync(1, 3, () => Fetch.DownloadAsync(previews, new(HttpMethod.Get, relayUrl + name), size),
+                () => Fetch.DownloadAsync(previews, new(HttpMethod.Get, directUrl + name), size));
             return (Report.Percentiles(relayed).P50, Report.Percentiles(direct).P50);
         }
         catch (Exception e) when (e is InvalidOperationException or HttpRequestException or IOException)

@@ -179,15 +179,7 @@ public static class RelayScenario
         }
     }
 
-    private static async Task<double> SmallGetAsync(HttpClient http, Target target)
-    {
-        var start = Stopwatch.GetTimestamp();
-        using var response = await http.SendAsync(target.Get("/small"));
-        await response.Content.ReadAsByteArrayAsync();
-        var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"{target.Origin}: {(int)response.StatusCode}");
-        return elapsed;
-    }
+    private static Task<double> SmallGetAsync(HttpClient http, Target target) => Fetch.TimedGetAsync(http, target.Get("/small"));
 
     /// <summary>
     /// Where the relay's total rate stops growing with concurrent downloads, and what it is short of there: the cores its
@@ -218,20 +210,7 @@ public static class RelayScenario
         return (double)count * DownloadBytes / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e6;
     }
 
-    /// <summary>Reads the whole body and returns MB/s (10^6 bytes).</summary>
-    private static async Task<double> DownloadAsync(HttpClient http, Target target)
-    {
-        var buffer = new byte[64 * 1024];
-        var start = Stopwatch.GetTimestamp();
-        using var response = await http.SendAsync(target.Get("/big"), HttpCompletionOption.ResponseHeadersRead);
-        await using var body = await response.Content.ReadAsStreamAsync();
-        long total = 0;
-        int read;
-        while ((read = await body.ReadAsync(buffer)) > 0) total += read;
-        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        if (total != DownloadBytes) throw new InvalidOperationException($"{target.Origin}: {total} of {DownloadBytes} bytes");
-        return total / seconds / 1e6;
-    }
+    private static Task<double> DownloadAsync(HttpClient http, Target target) => Fetch.DownloadAsync(http, target.Get("/big"), DownloadBytes);
 
     /// <summary>The "dev server": /small answers a few bytes, /big streams 64 MiB (Content-Length set) from one buffer.</summary>
     private static async Task<WebApplication> StartDevServerAsync()

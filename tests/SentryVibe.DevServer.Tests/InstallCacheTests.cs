@@ -44,7 +44,7 @@ public sealed class InstallCacheTests : IAsyncLifetime
         var detected = await _harness.Events.WaitForAsync<PortDetected>(second.ProjectId, timeout: InstallTimeout);
 
         Assert.Equal(["starting"], _harness.Events.For<DevServerStarting>(second.ProjectId).Select(p => p.Phase));
-        Assert.Contains(_harness.Events.For<DevServerLog>(second.ProjectId), l => l.Line.Contains("copied from an identical earlier install"));
+        Assert.Contains(_harness.Events.For<DevServerLog>(second.ProjectId), l => l.Line.Contains("node_modules moved in from an identical earlier install"));
         Assert.NotNull(new FileInfo(Path.Combine(second.Path, "node_modules", ".bin", "serve-dep")).LinkTarget);
         Assert.True(File.Exists(Path.Combine(second.Path, "package-lock.json")));
         using var http = new HttpClient();
