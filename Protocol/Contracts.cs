@@ -60,7 +60,9 @@ public sealed record HelloReply(
     int PublishCallsPerSecond = LinkProtocol.DefaultPublishCallsPerSecond, // the runner spaces its PublishEvents calls by it
     int BatchesInFlight = 1, // PublishEvents calls the runner may have unanswered at once (a broker that omits it: one)
     int EventsPerBatch = LinkProtocol.EventsPerBatchUnstated, // events the broker takes in one PublishEvents call
-    bool AnswersEmptyHeartbeats = false); // an empty message is a heartbeat the broker answers (a broker that omits it: call HeartbeatAsync)
+    bool AnswersEmptyHeartbeats = false, // an empty message is a heartbeat the broker answers (a broker that omits it: call HeartbeatAsync)
+    string? PreviewSpareKey = null, // dial spare preview sockets with it (docs/runner-protocol.md, "Spare preview sockets"); null: none
+    int PreviewSpares = 0); // spare preview sockets the broker holds for this link at most
 
 public sealed record Heartbeat(DateTimeOffset SentAt, IReadOnlyList<Guid>? ActiveProjects = null);
 

@@ -52,6 +52,15 @@ public sealed class BrokerOptions
     /// <summary>Preview connections (a runner socket each) open at once to one runner, all its previews together.</summary>
     public int MaxPreviewChannelsPerRunner { get; set; } = 256;
 
+    /// <summary>
+    /// Spare preview sockets a runner may hold open to this broker for its next preview connections (docs/runner-protocol.md,
+    /// "Spare preview sockets"); 0 turns them off. A runner dials them only once its previews are in use.
+    /// </summary>
+    public int PreviewSparesPerRunner { get; set; } = 4;
+
+    /// <summary>A spare preview socket not taken for this long is closed; the runner dials spares again on its next preview connection.</summary>
+    public TimeSpan PreviewSpareIdle { get; set; } = TimeSpan.FromMinutes(2);
+
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>

@@ -98,9 +98,10 @@ internal sealed class BrokerService : IBrokerService, IDisposable
         Interlocked.Exchange(ref _committedSeq, committed);
         _connection.Accept(hello.RunnerId, connectedAt);
         _logger.LogInformation("Runner {Runner} {Version} connected from {Remote}; committed through seq {Seq}", hello.RunnerId, hello.Version, _connection.Remote, committed);
+        var (spareKey, spares) = _connection.Previews.OfferSpares();
         return new HelloReply(LinkProtocol.Version, _services.Identity.Id, committed, _services.Identity.PreviewDomain,
             (int)LinkProtocol.HeartbeatInterval.TotalSeconds, _publishCallsPerSecond, LinkProtocol.BatchesInFlight,
-            _services.Options.MaxEventsPerBatch, AnswersEmptyHeartbeats: true);
+            _services.Options.MaxEventsPerBatch, AnswersEmptyHeartbeats: true, spareKey, spares);
     }
 
     /// <remarks>

@@ -120,7 +120,7 @@ public sealed class PreviewRelay
         if (error != ForwarderError.None)
         {
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-            if (LimitIn(exception) is { } limit)
+            if (Find<PreviewChannelLimitException>(exception) is { } limit)
             {
                 _logger.LogDebug("Preview {PreviewId} refused a connection: {Message}", previewId, limit.Message);
                 if (!context.Response.HasStarted)
@@ -131,7 +131,8 @@ public sealed class PreviewRelay
                 }
                 return;
             }
-            var message = exception?.Message;
+            // The runner's own reason when it gave one (it sits under the HTTP client's "error while sending").
+            var message = (Find<PreviewRefusedException>(exception) ?? exception)?.Message;
             _logger.LogInformation("Preview {PreviewId} unreachable: {Error} {Message}", previewId, error, message);
             if (!context.Response.HasStarted)
             {
@@ -175,11 +176,11 @@ public sealed class PreviewRelay
         return await target.Connection.Previews.OpenStreamAsync(target.ProjectId, slot, cancellationToken);
     }
 
-    private static PreviewChannelLimitException? LimitIn(Exception? exception)
+    private static T? Find<T>(Exception? exception) where T : Exception
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            if (e is PreviewChannelLimitException limit) return limit;
+            if (e is T found) return found;
         }
         return null;
     }

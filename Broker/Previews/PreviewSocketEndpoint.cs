@@ -5,8 +5,10 @@ namespace SentryVibe.Broker.Previews;
 
 /// <summary>
 /// Maps <c>/runner/preview/{ticket}</c>, where a runner dials the socket of one preview connection (docs/runner-protocol.md,
-/// "Preview relay"). Every refusal — no or wrong token, a ticket unknown, used, expired or issued to another token, not
-/// a WebSocket — is the same 404, so a caller learns nothing about which tickets exist.
+/// "Preview relay"), or, with its link's spare key instead of a ticket, a spare socket for the next one ("Spare preview
+/// sockets"). Every refusal — no or wrong token, a ticket unknown, used, expired or issued to another token, a spare key
+/// withdrawn or its link's spares all there, not a WebSocket — is the same 404, so a caller learns nothing about which
+/// tickets or keys exist.
 /// </summary>
 public static class PreviewSocketEndpoint
 {
@@ -19,17 +21,41 @@ public static class PreviewSocketEndpoint
 
     private static async Task HandleAsync(string ticket, HttpContext context, PreviewTickets tickets)
     {
-        if (!context.WebSockets.IsWebSocketRequest
-            || !tickets.TryTake(ticket, RunnerAuthenticator.PresentedTokenHash(context), out var pending))
+        var tokenHash = RunnerAuthenticator.PresentedTokenHash(context);
+        if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
-
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var stream = new PreviewSocketStream(socket);
-        if (!pending.Arrived.TrySetResult(stream)) return; // the broker stopped waiting meanwhile: the socket just closes
-        // The request (and with it the socket) lives until the relay is done with the stream, or the runner goes away.
-        await stream.Completion.WaitAsync(context.RequestAborted).ContinueWith(static _ => { });
+        if (tickets.TryTake(ticket, tokenHash, out var pending))
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var stream = new PreviewSocketStream(socket);
+            if (!pending.Arrived.TrySetResult(stream)) return; // the broker stopped waiting meanwhile: the socket just closes
+            await LiveUntilDoneAsync(stream, context);
+        }
+        else if (tickets.TryFindSpareOwner(ticket, tokenHash, out var owner) && owner.TryReserveSpare())
+        {
+            PreviewSocketStream? stream = null;
+            try
+            {
+                using var socket = await context.WebSockets.AcceptWebSocketAsync();
+                stream = new PreviewSocketStream(socket);
+                owner.AddSpare(stream);
+                await LiveUntilDoneAsync(stream, context);
+            }
+            finally
+            {
+                if (stream is null) owner.AddSpare(null); // the upgrade failed: the place is free again
+            }
+        }
+        else
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+        }
     }
+
+    /// <summary>The request (and with it the socket) lives until the relay is done with the stream, or the runner goes away.</summary>
+    private static Task LiveUntilDoneAsync(PreviewSocketStream stream, HttpContext context) =>
+        stream.Completion.WaitAsync(context.RequestAborted).ContinueWith(static _ => { });
 }

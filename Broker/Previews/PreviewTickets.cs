@@ -10,19 +10,40 @@ namespace SentryVibe.Broker.Previews;
 /// the socket. A ticket is 256 random bits, good once, for <see cref="Lifetime"/>, and only for the token of the link that
 /// asked for it: another runner's token, or none, cannot take it. The token is compared by its stored form, without a
 /// database round trip: the link that asked was authenticated with it, and revoking a token closes its links.
+/// A link's spare key (<see cref="IssueSpareKey"/>, docs/runner-protocol.md "Spare preview sockets") is the other value
+/// such an address may carry: shaped like a ticket, good for as long as its link is open, under the same rule.
 /// </summary>
 public sealed class PreviewTickets
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(15);
 
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (byte[] TokenHash, RunnerPreviewChannels Owner)> _spareKeys = new(StringComparer.Ordinal);
+
+    private long _issued;
+    private long _sparesTaken;
+    private int _sparesIdle;
 
     /// <summary>Tickets issued and not yet taken or withdrawn (for tests and metrics).</summary>
     public int Outstanding => _pending.Count;
 
+    /// <summary>Tickets issued since the broker started: preview connections that waited for the runner to dial.</summary>
+    public long Issued => Interlocked.Read(ref _issued);
+
+    /// <summary>Preview connections that took a spare socket instead (<see cref="RunnerPreviewChannels"/>).</summary>
+    public long SparesTaken => Interlocked.Read(ref _sparesTaken);
+
+    /// <summary>Spare sockets held idle on this replica now, all links together.</summary>
+    public int SparesIdle => Volatile.Read(ref _sparesIdle);
+
+    internal void CountIdleSpares(int delta) => Interlocked.Add(ref _sparesIdle, delta);
+
+    internal void CountSpareTaken() => Interlocked.Increment(ref _sparesTaken);
+
     /// <summary>A new ticket for a socket dialled with the token whose stored form is <paramref name="tokenHash"/>; dispose it when done.</summary>
     public Ticket Issue(byte[] tokenHash)
     {
+        Interlocked.Increment(ref _issued);
         var value = Base64Url(RandomNumberGenerator.GetBytes(32));
         var pending = new Pending(tokenHash, Environment.TickCount64 + (long)Lifetime.TotalMilliseconds);
         _pending[value] = pending;
@@ -45,6 +66,26 @@ public sealed class PreviewTickets
         }
         if (!_pending.TryRemove(new KeyValuePair<string, Pending>(value, found))) return false;
         pending = found;
+        return true;
+    }
+
+    /// <summary>A new spare key for the link whose preview channels are <paramref name="owner"/>; withdraw it when the link closes.</summary>
+    internal string IssueSpareKey(byte[] tokenHash, RunnerPreviewChannels owner)
+    {
+        var value = Base64Url(RandomNumberGenerator.GetBytes(32));
+        _spareKeys[value] = (tokenHash, owner);
+        return value;
+    }
+
+    internal void WithdrawSpareKey(string value) => _spareKeys.TryRemove(value, out _);
+
+    /// <summary>The link a spare socket dialled with <paramref name="value"/> is for: only a live key, and only with its link's token.</summary>
+    internal bool TryFindSpareOwner(string value, byte[]? tokenHash, out RunnerPreviewChannels owner)
+    {
+        owner = null!;
+        if (tokenHash is null || !_spareKeys.TryGetValue(value, out var found)
+            || !CryptographicOperations.FixedTimeEquals(found.TokenHash, tokenHash)) return false;
+        owner = found.Owner;
         return true;
     }
 

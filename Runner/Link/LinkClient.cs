@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SentryVibe.Protocol;
+using SentryVibe.Runner.Previews;
 using SentryVibe.Runner.Build;
 using SentryVibe.Runner.Core;
 using StreamJsonRpc;
@@ -138,7 +139,9 @@ public sealed class LinkClient(
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var ct = linkCts.Token;
         using var rpc = LinkTransport.CreateRpc(link);
-        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(new SentryVibe.Runner.Previews.PreviewDialer(o.BrokerUri, o.Token ?? ""), journal, handler, previews, activeBuilds, logger), null);
+        var dialer = new PreviewDialer(o.BrokerUri, o.Token ?? "");
+        await using var spares = new PreviewSpares(dialer, previews, logger);
+        rpc.AddLocalRpcTarget<IRunnerService>(new RunnerService(dialer, spares, journal, handler, previews, activeBuilds, logger), null);
         var broker = rpc.Attach<IBrokerService>();
         rpc.StartListening();
 
@@ -151,6 +154,7 @@ public sealed class LinkClient(
                 // The agents this machine can actually run, so Web picks a sensible default (claude-code only when installed).
                 agents?.Available() ?? [Protocol.Agents.None], previewOptions?.Value.Provider ?? "relay"), helloTimeout.Token);
         }
+        spares.Enable(reply.PreviewSpareKey, reply.PreviewSpares);
         await outbox.SyncWithBrokerAsync(reply.CommittedThroughSeq);
         state.Set(LinkStates.Connected, brokerId: reply.BrokerId, previewDomain: reply.PreviewDomain);
         logger.LogInformation("Linked to broker {Broker} as {Runner}; {Pending} events to resend after seq {Seq}",

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using System.Net.WebSockets;
 using SentryVibe.Protocol;
@@ -13,6 +11,7 @@ namespace SentryVibe.Runner.Link;
 /// <summary>What the broker calls on this runner, one instance per connection (it dials that connection's preview sockets).</summary>
 public sealed class RunnerService(
     PreviewDialer dialer,
+    PreviewSpares spares,
     CommandJournal journal,
     ICommandHandler handler,
     IPreviewTargets previews,
@@ -58,22 +57,8 @@ public sealed class RunnerService(
         {
             return new PreviewChannelAck(false, "Not a preview ticket.");
         }
-        // The only place a preview may lead: the dev server this runner started for that project.
-        if (previews.GetDevServerPort(request!.ProjectId) is not { } port)
-        {
-            return new PreviewChannelAck(false, "The project has no running dev server on this runner.");
-        }
-
-        var tcp = new TcpClient { NoDelay = true };
-        try
-        {
-            await tcp.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-        }
-        catch (SocketException e)
-        {
-            tcp.Dispose();
-            return new PreviewChannelAck(false, $"The dev server on port {port} refused the connection: {e.SocketErrorCode}.");
-        }
+        var (tcp, refusal) = await PreviewPump.ConnectAsync(previews, request!.ProjectId, cancellationToken);
+        if (tcp is null) return new PreviewChannelAck(false, refusal);
 
         WebSocket socket;
         try
@@ -87,6 +72,7 @@ public sealed class RunnerService(
         }
 
         _ = PreviewPump.RunAsync(socket, tcp, logger);
+        spares.Fill(); // previews are in use: the next connections need not wait for a dial like this one
         return new PreviewChannelAck(true);
     }
 

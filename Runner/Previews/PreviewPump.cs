@@ -1,7 +1,9 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
+using SentryVibe.Runner.Core;
 
 namespace SentryVibe.Runner.Previews;
 
@@ -15,6 +17,29 @@ public static class PreviewPump
 {
     /// <summary>How much one read from the dev server may take.</summary>
     internal const int ReadSize = 64 * 1024;
+
+    /// <summary>
+    /// Connects to the dev server this runner started for <paramref name="projectId"/> — the only place a preview may lead,
+    /// whichever socket asks (a ticket's or a spare's) — or says why not.
+    /// </summary>
+    public static async Task<(TcpClient? Tcp, string? Refusal)> ConnectAsync(IPreviewTargets previews, Guid projectId, CancellationToken cancellationToken)
+    {
+        if (previews.GetDevServerPort(projectId) is not { } port)
+        {
+            return (null, "The project has no running dev server on this runner.");
+        }
+        var tcp = new TcpClient { NoDelay = true };
+        try
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+            return (tcp, null);
+        }
+        catch (SocketException e)
+        {
+            tcp.Dispose();
+            return (null, $"The dev server on port {port} refused the connection: {e.SocketErrorCode}.");
+        }
+    }
 
     public static async Task RunAsync(WebSocket preview, TcpClient tcp, ILogger logger)
     {

@@ -1,0 +1,272 @@
+// Spare preview sockets (docs/runner-protocol.md, "Spare preview sockets"), from both sides. The attacker's: another
+// runner's token, no token, a made-up key, one more spare than the cap, a key whose link closed — each the same 404; a
+// spare that speaks before it has a project never answers a request. The honest runner's: once a preview is in use, its
+// next connections take spares (no ticket), a spare gets its project first, a project the runner has no dev server for
+// is refused with the reason, and a spare not taken is closed after its idle time.
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using SentryVibe.Data;
+using SentryVibe.Protocol;
+using SentryVibe.Runner.Core;
+using SentryVibe.Testing;
+using Xunit;
+
+namespace SentryVibe.Link.Tests;
+
+[Collection(LinkCollection.Name)]
+public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const string PreviewDomain = "preview.example.test";
+    private const string Idle = "sentryvibe.preview.spares.idle";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private readonly List<IAsyncDisposable> _cleanup = [];
+    private string _db = "";
+    private BrokerProcess _broker = null!;
+    private string _victimToken = "";
+    private string _attackerToken = "";
+
+    public async Task InitializeAsync()
+    {
+        _db = await postgres.CreateDatabaseAsync();
+        await Database.MigrateAsync(_db);
+        _broker = await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain);
+        (_, _victimToken) = await Tokens.CreateAsync(_db, "victim");
+        (_, _attackerToken) = await Tokens.CreateAsync(_db, "attacker");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var item in Enumerable.Reverse(_cleanup)) await item.DisposeAsync();
+        await _broker.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_spare_key_takes_only_its_link_s_token_up_to_the_cap_and_every_other_try_is_the_same_404()
+    {
+        var link = await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, new TicketRunner());
+        var reply = await link.HelloAsync("victim");
+        Assert.True(LinkProtocol.IsPreviewTicket(reply.PreviewSpareKey), $"the Hello reply offers a spare key: {reply.PreviewSpareKey}");
+        Assert.Equal(4, reply.PreviewSpares);
+        var spare = LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!);
+
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _attackerToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, null));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, MadeUpKey()), _victimToken));
+
+        var held = new List<ClientWebSocket>();
+        for (var i = 0; i < reply.PreviewSpares; i++) held.Add(await RawLink.ConnectSocketAsync(spare, _victimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _victimToken));
+
+        // The link closes: its spares are closed with it and its key is the same 404.
+        await link.DisposeAsync();
+        foreach (var socket in held)
+        {
+            var end = await socket.ReceiveAsync(new byte[16].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
+            Assert.Equal(WebSocketMessageType.Close, end.MessageType);
+            socket.Dispose();
+        }
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _victimToken));
+    }
+
+    [Fact]
+    public async Task A_new_preview_connection_takes_a_spare_without_a_ticket_and_the_spare_hears_its_project_first()
+    {
+        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        var runner = new TicketRunner();
+        var link = Keep(await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner));
+        var reply = await link.HelloAsync("victim");
+        var (project, preview) = await AddProjectAsync("victim");
+        using var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
+        await metrics.WaitForAsync(Idle, v => v == 1, Wait, "the broker to hold the spare");
+
+        var response = GetAsync(preview);
+        var buffer = new byte[4096];
+        var bind = await spare.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
+        Assert.Equal(WebSocketMessageType.Text, bind.MessageType);
+        Assert.Equal(project.ToString("D"), Encoding.ASCII.GetString(buffer, 0, bind.Count));
+        var request = await spare.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
+        Assert.StartsWith("GET / HTTP/1.1", Encoding.ASCII.GetString(buffer, 0, request.Count));
+        await spare.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nspare"u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None);
+
+        using var answer = await response.WaitAsync(Wait);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal("spare", await answer.Content.ReadAsStringAsync());
+        Assert.Empty(runner.Tickets);
+    }
+
+    [Fact]
+    public async Task A_spare_that_speaks_before_it_has_a_project_is_closed_and_never_answers_a_request()
+    {
+        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        var runner = new TicketRunner();
+        var link = Keep(await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner));
+        var reply = await link.HelloAsync("victim");
+        var (_, preview) = await AddProjectAsync("victim");
+        using var rogue = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
+        await metrics.WaitForAsync(Idle, v => v == 1, Wait, "the broker to hold the spare");
+
+        // An answer sent ahead, hoping to become the response to whatever request comes next.
+        await rogue.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None);
+        var end = await rogue.ReceiveAsync(new byte[64].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
+        Assert.Equal(WebSocketMessageType.Close, end.MessageType);
+        await metrics.WaitForAsync(Idle, v => v == 0, Wait, "the broker to drop the spare");
+
+        using var answer = await GetAsync(preview).WaitAsync(Wait);
+        Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
+        Assert.DoesNotContain("evil", await answer.Content.ReadAsStringAsync());
+        Assert.Single(runner.Tickets); // it went the ticket's way
+    }
+
+    [Fact]
+    public async Task A_spare_not_taken_is_closed_after_its_idle_time()
+    {
+        // A broker of its own: the others' spares must not be retired while a test waits on them.
+        var broker = Keep(await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain,
+            settings: new Dictionary<string, string> { ["Broker__PreviewSpareIdle"] = "00:00:02" }));
+        var link = Keep(await RawLink.ConnectAsync(broker.LinkUri, _victimToken, new TicketRunner()));
+        var reply = await link.HelloAsync("victim");
+        using var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
+
+        var end = await spare.ReceiveAsync(new byte[64].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
+
+        Assert.Equal(WebSocketMessageType.Close, end.MessageType);
+    }
+
+    [Fact]
+    public async Task Once_a_preview_is_in_use_the_runner_keeps_spares_and_its_next_connections_take_them()
+    {
+        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        var server = Keep(new ClosingDevServer());
+        var (served, preview) = await AddProjectAsync("spares");
+        var (_, unserved) = await AddProjectAsync("spares");
+        var runner = Keep(await InProcessRunner.StartAsync(_broker.LinkUri, "spares",
+            configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(server.Port, served))));
+        await runner.WaitConnectedAsync();
+
+        // The first connection waits for a ticket's socket; the runner then dials its spares.
+        Assert.Equal("hello 1", await BodyAsync(preview));
+        await metrics.WaitForAsync(Idle, v => v == 4, Wait, "the runner's four spares");
+
+        // The dev server closes every connection after its answer, so each request needs a new preview connection.
+        for (var i = 2; i <= 4; i++) Assert.Equal($"hello {i}", await BodyAsync(preview));
+        await metrics.WaitForAsync("sentryvibe.preview.spares.taken", v => v >= 3, Wait, "the next connections to take spares");
+        Assert.Equal(1, metrics.Latest("sentryvibe.preview.tickets.issued"));
+        await metrics.WaitForAsync(Idle, v => v == 4, Wait, "the runner to dial replacements");
+
+        // A spare given a project this runner has no dev server for is refused, and the browser is told why.
+        using var refused = await GetAsync(unserved).WaitAsync(Wait);
+        Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        var page = await refused.Content.ReadAsStringAsync();
+        Assert.True(page.Contains("no running dev server"), page);
+    }
+
+    private T Keep<T>(T item) where T : IAsyncDisposable
+    {
+        _cleanup.Add(item);
+        return item;
+    }
+
+    private static string MadeUpKey() =>
+        Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private async Task<string> BodyAsync(string preview)
+    {
+        using var response = await GetAsync(preview).WaitAsync(Wait);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    private async Task<HttpResponseMessage> GetAsync(string preview)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Wait };
+        var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_broker.Port}/");
+        request.Headers.Host = $"{preview}.{PreviewDomain}";
+        return await http.SendAsync(request);
+    }
+
+    private async Task<(Guid Project, string Preview)> AddProjectAsync(string runnerId)
+    {
+        var id = Guid.NewGuid();
+        var preview = Guid.NewGuid().ToString("N");
+        await using var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options);
+        db.Projects.Add(new Project
+        {
+            Id = id, Slug = "spare-" + preview[..8], Name = "spare", Prompt = "p", TemplateId = "vite-react", Agent = "none",
+            RunnerId = runnerId, Status = ProjectStatuses.Ready, PreviewId = preview,
+            DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = 1, Provider = "relay" },
+            CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
+        });
+        await db.SaveChangesAsync();
+        return (id, preview);
+    }
+
+    /// <summary>A runner that records each ticket it is handed and refuses it.</summary>
+    private sealed class TicketRunner : IRunnerService
+    {
+        public ConcurrentQueue<string> Tickets { get; } = new();
+
+        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
+            Task.FromResult(new CommandAck(envelope.Id, true));
+
+        public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
+        {
+            Tickets.Enqueue(request.Ticket);
+            return Task.FromResult(new PreviewChannelAck(false, "no dev server here"));
+        }
+
+        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
+            Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+    }
+
+    /// <summary>A dev server that answers each request "hello N" and closes the connection, as one told Connection: close.</summary>
+    private sealed class ClosingDevServer : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly Task _serving;
+        private int _served;
+
+        public ClosingDevServer()
+        {
+            _listener.Start();
+            _serving = ServeAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        private async Task ServeAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    using var client = await _listener.AcceptTcpClientAsync();
+                    var stream = client.GetStream();
+                    var buffer = new byte[4096];
+                    var request = new StringBuilder();
+                    while (!request.ToString().Contains("\r\n\r\n"))
+                    {
+                        var read = await stream.ReadAsync(buffer);
+                        if (read == 0) break;
+                        request.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                    }
+                    var body = $"hello {Interlocked.Increment(ref _served)}";
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}"));
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            await _serving;
+        }
+    }
+}
