@@ -291,7 +291,8 @@ public sealed class BrokerProcess : IDisposable
     public int Pid => _process.Id;
 
     /// <param name="dll">Another build of the broker to run (the events scenario's <c>--against</c>); default this tree's.</param>
-    public static BrokerProcess Start(string db, string secret, string? dll = null)
+    /// <param name="settings">More environment for it (a setting to compare, e.g. <c>Broker__PreviewSparesPerRunner</c>).</param>
+    public static BrokerProcess Start(string db, string secret, string? dll = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
         var root = AppContext.BaseDirectory;
@@ -304,6 +305,7 @@ public sealed class BrokerProcess : IDisposable
         psi.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
         psi.Environment["RUNNER_SHARED_SECRET"] = secret;
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         var process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("[broker] " + e.Data); };

@@ -158,8 +158,69 @@ public static class RelayScenario
             $"relay p50 {r50:0.00} ms, p99 {r99:0.00} ms", $"relay p99 {Report.Ratio(r99, f99)}", "—", null));
         rows.Add(new("Latency the relay adds at p50", $"+{r50 - d50:0.00} ms", $"direct p50 {d50:0.00} ms", "—", "≤ 1.5 ms", r50 - d50 <= 1.5));
 
+        rows.AddRange(await FarRunnerAsync(http, db, devPort, brokerAt, broker, Path.Combine(root, "far")));
+
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         return rows;
+    }
+
+    /// <summary>
+    /// (c) A new preview connection for every request (a dev server that closes each connection after its answer, as Node
+    /// does after 5 s idle), with the runner a round trip away from the broker: a laptop's runner linked to a hosted broker.
+    /// With spare preview sockets (docs/runner-protocol.md) the request goes out on a socket dialled ahead; the baseline,
+    /// a second broker with <c>Broker:PreviewSparesPerRunner=0</c> in the same run, asks the runner for a socket with a
+    /// ticket first. The delay proxy holds each chunk, not the TCP handshake: a real network adds a round trip to every
+    /// dial (and TLS one or two more), so the baseline here is the cheaper of the two.
+    /// </summary>
+    private static async Task<List<Figure>> FarRunnerAsync(HttpClient http, string db, int devPort, string? brokerAt, BrokerProcess broker, string home)
+    {
+        const int roundTripMs = 20;
+        const int requests = 40;
+        using var ticketsOnly = BrokerProcess.Start(db, LinkScenario.Secret, brokerAt,
+            new Dictionary<string, string> { ["Broker__PreviewSparesPerRunner"] = "0" });
+        await ticketsOnly.WaitReadyAsync();
+
+        async Task<(Target Target, DelayProxy Far, BenchRunner Runner)> FarAsync(BrokerProcess to, string runnerId)
+        {
+            var project = Guid.NewGuid();
+            var previewId = Guid.NewGuid().ToString("N");
+            await InsertRunningProjectAsync(db, project, previewId, runnerId, devPort);
+            var far = DelayProxy.Start(to.Port, TimeSpan.FromMilliseconds(roundTripMs));
+            var runner = await BenchRunner.StartAsync(new Uri($"ws://127.0.0.1:{far.Port}{LinkProtocol.RunnerPath}"), runnerId,
+                Path.Combine(home, runnerId), services => services.AddSingleton<IPreviewTargets>(new FixedPreviewTarget(project, devPort)));
+            return (new Target($"http://127.0.0.1:{to.Port}", $"{previewId}.preview.localhost:{to.Port}"), far, runner);
+        }
+        var (spares, sparesFar, sparesRunner) = await FarAsync(broker, "bench-relay-far");
+        var (tickets, ticketsFar, ticketsRunner) = await FarAsync(ticketsOnly, "bench-relay-far-tickets");
+        await using (sparesFar)
+        await using (sparesRunner)
+        await using (ticketsFar)
+        await using (ticketsRunner)
+        {
+            var spareLatency = new List<double>(requests);
+            var ticketLatency = new List<double>(requests);
+            for (var i = 0; i < 5; i++) // the first opens a ticket's socket and sets the runner dialling its spares
+            {
+                await Fetch.TimedGetAsync(http, spares.Get("/closing"));
+                await Fetch.TimedGetAsync(http, tickets.Get("/closing"));
+            }
+            for (var i = 0; i < requests; i++)
+            {
+                spareLatency.Add(await Fetch.TimedGetAsync(http, spares.Get("/closing")));
+                ticketLatency.Add(await Fetch.TimedGetAsync(http, tickets.Get("/closing")));
+            }
+            var (s50, s99) = Report.Percentiles(spareLatency);
+            var (t50, t99) = Report.Percentiles(ticketLatency);
+            Console.Error.WriteLine($"new connection, runner {roundTripMs} ms away: spares p50 {s50:0.0} p99 {s99:0.0} ms; tickets p50 {t50:0.0} p99 {t99:0.0} ms");
+            return
+            [
+                new($"Small GET on a new preview connection each, runner {roundTripMs} ms away, with spare sockets ({requests})",
+                    $"p50 {s50:0.0} ms, p99 {s99:0.0} ms", $"tickets only (the same run): p50 {t50:0.0} ms, p99 {t99:0.0} ms",
+                    $"p50 {Report.Ratio(s50, t50)}", "—", null),
+                new("The same, in round trips between runner and broker (p50)", string.Create(CultureInfo.InvariantCulture, $"{s50 / roundTripMs:0.0}"),
+                    string.Create(CultureInfo.InvariantCulture, $"tickets only {t50 / roundTripMs:0.0}"), "—", "—", null),
+            ];
+        }
     }
 
     private static double CpuMilliseconds(BrokerProcess broker)
@@ -212,7 +273,7 @@ public static class RelayScenario
 
     private static Task<double> DownloadAsync(HttpClient http, Target target) => Fetch.DownloadAsync(http, target.Get("/big"), DownloadBytes);
 
-    /// <summary>The "dev server": /small answers a few bytes, /big streams 64 MiB (Content-Length set) from one buffer.</summary>
+    /// <summary>The "dev server": /small answers a few bytes (/closing the same, then closes the connection), /big streams 64 MiB (Content-Length set) from one buffer.</summary>
     private static async Task<WebApplication> StartDevServerAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -222,6 +283,11 @@ public static class RelayScenario
         var chunk = new byte[1024 * 1024];
         Random.Shared.NextBytes(chunk);
         app.MapGet("/small", () => Results.Text("<!doctype html><p>ok</p>", "text/html"));
+        app.MapGet("/closing", (HttpContext context) =>
+        {
+            context.Response.Headers.Connection = "close"; // a new connection for the next request, as after Node's 5 s idle close
+            return Results.Text("<!doctype html><p>ok</p>", "text/html");
+        });
         app.MapGet("/big", async (HttpContext context) =>
         {
             context.Response.ContentType = "application/octet-stream";
@@ -239,7 +305,7 @@ public static class RelayScenario
         context.Projects.Add(new Project
         {
             Id = project,
-            Slug = "relay-bench",
+            Slug = "relay-bench-" + previewId[..8],
             Name = "relay bench",
             Prompt = "bench",
             TemplateId = "vite-react",
