@@ -97,12 +97,6 @@ public sealed class RunnerPreviewChannels(RunnerConnection connection, LinkServi
         return (key, count);
     }
 
-    /// <summary>Spare sockets held idle for this link now.</summary>
-    public int IdleSpares
-    {
-        get { lock (_spares) return _spares.Count; }
-    }
-
     /// <summary>A place for one more spare socket, taken before it is accepted: false over the cap or once the link closed.</summary>
     internal bool TryReserveSpare()
     {
@@ -201,8 +195,14 @@ public sealed class RunnerPreviewChannels(RunnerConnection connection, LinkServi
         foreach (var spare in idle) spare.Idle.Cancel();
     }
 
-    private sealed record Spare(PreviewSocketStream Stream, Task Watch)
+    private sealed class Spare(PreviewSocketStream stream, Task watch)
     {
+        public PreviewSocketStream Stream { get; } = stream;
+
+        /// <summary>Completes when the runner closes the spare, breaks it, or sends anything on it.</summary>
+        public Task Watch { get; } = watch;
+
+        /// <summary>Cancelled when the spare is taken or its link closes; its idle timer waits on it.</summary>
         public CancellationTokenSource Idle { get; } = new();
     }
 }

@@ -9,4 +9,11 @@ public interface IBrokerInfo
 
     /// <summary>http, or https when the broker is reached over wss.</summary>
     string PreviewScheme { get; }
+
+    /// <summary>
+    /// A relayed preview is about to be opened (its dev server just started serving): the link dials its spare preview
+    /// sockets now, so even the first page load opens its connections without waiting for the runner (docs/runner-protocol.md,
+    /// "Spare preview sockets").
+    /// </summary>
+    void PreviewStarting();
 }

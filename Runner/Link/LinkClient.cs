@@ -155,6 +155,7 @@ public sealed class LinkClient(
                 agents?.Available() ?? [Protocol.Agents.None], previewOptions?.Value.Provider ?? "relay"), helloTimeout.Token);
         }
         spares.Enable(reply.PreviewSpareKey, reply.PreviewSpares);
+        state.PreviewSpares = spares;
         await outbox.SyncWithBrokerAsync(reply.CommittedThroughSeq);
         state.Set(LinkStates.Connected, brokerId: reply.BrokerId, previewDomain: reply.PreviewDomain);
         logger.LogInformation("Linked to broker {Broker} as {Runner}; {Pending} events to resend after seq {Seq}",
@@ -185,6 +186,7 @@ public sealed class LinkClient(
         }
         finally
         {
+            state.PreviewSpares = null;
             await linkCts.CancelAsync();
             try { await Task.WhenAll(loops).WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
         }

@@ -32,6 +32,9 @@ public sealed class LinkState
     public string? LastError { get; private set; }
     public int Attempt { get; private set; }
 
+    /// <summary>The spare preview sockets of the link now open (null between links).</summary>
+    internal SentryVibe.Runner.Previews.PreviewSpares? PreviewSpares { get; set; }
+
     public void Set(string state, string? error = null, int attempt = 0, string? brokerId = null, string? previewDomain = null)
     {
         lock (_lock)

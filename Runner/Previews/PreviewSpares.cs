@@ -11,8 +11,8 @@ namespace SentryVibe.Runner.Previews;
 /// keeps up to as many sockets dialled ahead as the broker's Hello reply allows, so the broker's next preview connection
 /// needs no round trip to the runner first (a ticket over the link, then TCP, TLS and the WebSocket upgrade back). The
 /// broker gives a spare its project as one text message; the runner pipes it to that project's dev server, and dials a
-/// replacement. Spares are dialled only when a preview connection opens or a spare is taken — an idle runner holds none,
-/// and a spare the broker retires (idle too long) is not dialled again until the next one.
+/// replacement. Spares are dialled only when a relayed dev server starts serving, a preview connection opens or a spare
+/// is taken — an idle runner holds none, and a spare the broker retires (idle too long) is not dialled again until then.
 /// </summary>
 public sealed class PreviewSpares(PreviewDialer dialer, IPreviewTargets previews, ILogger logger) : IAsyncDisposable
 {
@@ -35,7 +35,7 @@ public sealed class PreviewSpares(PreviewDialer dialer, IPreviewTargets previews
         Volatile.Write(ref _wanted, Math.Min(count, Most));
     }
 
-    /// <summary>Dials spares up to the number wanted: when a preview connection opened, or a spare was taken.</summary>
+    /// <summary>Dials spares up to the number wanted: when a dev server starts serving, a preview connection opened, or a spare was taken.</summary>
     public void Fill()
     {
         if (_key is null || _stopped.IsCancellationRequested) return;

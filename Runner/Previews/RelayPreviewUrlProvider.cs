@@ -17,6 +17,7 @@ public sealed class RelayPreviewUrlProvider(IOptions<PreviewOptions> options, IB
         var domain = broker?.PreviewDomain is { Length: > 0 } announced ? announced : o.RelayDomain;
         var scheme = broker?.PreviewDomain is { Length: > 0 } ? broker.PreviewScheme
             : string.IsNullOrWhiteSpace(o.RelayScheme) ? "http" : o.RelayScheme.Trim();
+        broker?.PreviewStarting();
         return Task.FromResult($"{scheme}://{id}.{domain.Trim().TrimEnd('/')}/");
     }
 

@@ -290,6 +290,7 @@ public sealed class InProcessRunner : IAsyncDisposable
     public EventOutbox Outbox => _host.Services.GetRequiredService<EventOutbox>();
     public IEventSink Events => _host.Services.GetRequiredService<IEventSink>();
     public LinkState State => _host.Services.GetRequiredService<LinkState>();
+    public IServiceProvider Services => _host.Services;
 
     public static async Task<InProcessRunner> StartAsync(Uri broker, string runnerId, string? home = null, string token = Database.SharedSecret,
         Action<IServiceCollection>? configure = null)

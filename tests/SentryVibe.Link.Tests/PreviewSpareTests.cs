@@ -165,6 +165,26 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.True(page.Contains("no running dev server"), page);
     }
 
+    [Fact]
+    public async Task A_relayed_dev_server_that_starts_serving_has_spares_ready_for_its_first_page_load()
+    {
+        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        var server = Keep(new ClosingDevServer());
+        var (project, preview) = await AddProjectAsync("starting");
+        var runner = Keep(await InProcessRunner.StartAsync(_broker.LinkUri, "starting",
+            configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(server.Port, project))));
+        await runner.WaitConnectedAsync();
+
+        // What the dev server manager does once the dev server listens: the relay provider names the preview's address.
+        await runner.Services.GetRequiredService<SentryVibe.Runner.Previews.RelayPreviewUrlProvider>()
+            .StartAsync(project, preview, server.Port, CancellationToken.None);
+        await metrics.WaitForAsync(Idle, v => v == 4, Wait, "the runner's spares before any request");
+
+        Assert.Equal("hello 1", await BodyAsync(preview));
+        await metrics.WaitForAsync("sentryvibe.preview.spares.taken", v => v >= 1, Wait, "the first connection to take a spare");
+        Assert.Equal(0, metrics.Latest("sentryvibe.preview.tickets.issued"));
+    }
+
     private T Keep<T>(T item) where T : IAsyncDisposable
     {
         _cleanup.Add(item);
