@@ -38,7 +38,7 @@ public static class LinkProtocol
     public static Uri PreviewSocketUri(Uri link, string ticket) =>
         new UriBuilder(link) { Path = link.AbsolutePath.TrimEnd('/') + PreviewSocketSegment + "/" + Uri.EscapeDataString(ticket), Query = "" }.Uri;
 
-    /// <summary>A preview ticket as the broker makes them: 32 random bytes, base64url without padding (43 characters).</summary>
+    /// <summary>A preview ticket (or a spare key) as the broker makes them: 43 base64url characters, its replica's tag and random ones.</summary>
     public static bool IsPreviewTicket(string? ticket) =>
         ticket is { Length: 43 } && ticket.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 

@@ -161,6 +161,20 @@ public sealed class PreviewRelay
     }
 
     /// <summary>
+    /// Scale-out: a runner's preview socket dial that a load balancer sent here belongs to the replica that issued its
+    /// ticket (<see cref="PreviewSocketReplicas"/>); the upgrade goes there once, and any failure is the dial's usual 404.
+    /// </summary>
+    public async Task ForwardSocketAsync(HttpContext context, string replica)
+    {
+        var error = await _forwarder.SendAsync(context, replica, _toReplica, ForwarderRequestConfig.Empty, new ReplicaTransformer(_identity.Id));
+        if (error != ForwarderError.None)
+        {
+            _logger.LogInformation("A preview socket for replica {Replica} could not be passed on: {Error}", replica, error);
+            if (!context.Response.HasStarted) context.Response.StatusCode = StatusCodes.Status404NotFound;
+        }
+    }
+
+    /// <summary>
     /// Each new pooled connection of the forwarder is one runner socket, counted against the caps of its preview and of its
     /// runner until it closes; over a cap the request fails with <see cref="PreviewChannelLimitException"/> (503).
     /// </summary>
@@ -251,6 +265,7 @@ public static class PreviewRelayExtensions
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<PreviewTargetStore>();
+        builder.Services.AddSingleton<PreviewSocketReplicas>();
         builder.Services.AddSingleton<PreviewRelay>();
         builder.Services.AddSingleton<PreviewMetrics>();
         builder.Services.AddSingleton<IUntracedRequests, PreviewTraffic>();

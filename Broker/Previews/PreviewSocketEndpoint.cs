@@ -8,7 +8,8 @@ namespace SentryVibe.Broker.Previews;
 /// "Preview relay"), or, with its link's spare key instead of a ticket, a spare socket for the next one ("Spare preview
 /// sockets"). Every refusal — no or wrong token, a ticket unknown, used, expired or issued to another token, a spare key
 /// withdrawn or its link's spares all there, not a WebSocket — is the same 404, so a caller learns nothing about which
-/// tickets or keys exist.
+/// tickets or keys exist. A dial for another replica's ticket or key (a load balancer chose this one) is passed on to
+/// that replica once (<see cref="PreviewSocketReplicas"/>), which answers it by the same rules.
 /// </summary>
 public static class PreviewSocketEndpoint
 {
@@ -19,7 +20,7 @@ public static class PreviewSocketEndpoint
 
     public static IEndpointConventionBuilder MapPreviewSockets(this WebApplication app) => app.Map(Path, HandleAsync);
 
-    private static async Task HandleAsync(string ticket, HttpContext context, PreviewTickets tickets)
+    private static async Task HandleAsync(string ticket, HttpContext context, PreviewTickets tickets, PreviewSocketReplicas replicas, PreviewRelay relay)
     {
         var tokenHash = RunnerAuthenticator.PresentedTokenHash(context);
         if (!context.WebSockets.IsWebSocketRequest)
@@ -48,6 +49,11 @@ public static class PreviewSocketEndpoint
             {
                 if (stream is null) owner.AddSpare(null); // the upgrade failed: the place is free again
             }
+        }
+        else if (!tickets.IsOurs(ticket) && !context.Request.Headers.ContainsKey(PreviewRelay.RelayedByHeader)
+                 && await replicas.AddressForAsync(ticket, context.RequestAborted) is { } issuer)
+        {
+            await relay.ForwardSocketAsync(context, issuer);
         }
         else
         {

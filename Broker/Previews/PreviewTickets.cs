@@ -7,15 +7,28 @@ namespace SentryVibe.Broker.Previews;
 /// <summary>
 /// Tickets for the runner's preview sockets (docs/runner-protocol.md, "Preview relay"): to open a preview connection the
 /// broker mints a ticket, asks the runner over its link to dial <c>/runner/preview/&lt;ticket&gt;</c>, and waits here for
-/// the socket. A ticket is 256 random bits, good once, for <see cref="Lifetime"/>, and only for the token of the link that
+/// the socket. A ticket is 210 random bits behind the replica's tag, good once, for <see cref="Lifetime"/>, and only for the token of the link that
 /// asked for it: another runner's token, or none, cannot take it. The token is compared by its stored form, without a
 /// database round trip: the link that asked was authenticated with it, and revoking a token closes its links.
 /// A link's spare key (<see cref="IssueSpareKey"/>, docs/runner-protocol.md "Spare preview sockets") is the other value
 /// such an address may carry: shaped like a ticket, good for as long as its link is open, under the same rule.
+/// Both start with this replica's tag (<see cref="TagLength"/> characters of a hash of its id), so a dial that a load
+/// balancer sends to another replica is passed on to this one (<see cref="PreviewSocketReplicas"/>).
 /// </summary>
-public sealed class PreviewTickets
+public sealed class PreviewTickets(SentryVibe.Broker.Link.BrokerIdentity identity)
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(15);
+
+    /// <summary>Characters of a ticket that name the replica which issued it; the other 35 are random (210 bits).</summary>
+    public const int TagLength = 8;
+
+    private readonly string _tag = TagOf(identity.Id);
+
+    /// <summary>The tag the tickets of the replica with id <paramref name="brokerId"/> start with.</summary>
+    public static string TagOf(string brokerId) => Base64Url(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(brokerId)))[..TagLength];
+
+    /// <summary>Whether <paramref name="value"/> was issued by this replica (as a ticket or a spare key), live or not.</summary>
+    public bool IsOurs(string value) => value.StartsWith(_tag, StringComparison.Ordinal);
 
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (byte[] TokenHash, RunnerPreviewChannels Owner)> _spareKeys = new(StringComparer.Ordinal);
@@ -44,7 +57,7 @@ public sealed class PreviewTickets
     public Ticket Issue(byte[] tokenHash)
     {
         Interlocked.Increment(ref _issued);
-        var value = Base64Url(RandomNumberGenerator.GetBytes(32));
+        var value = NewValue();
         var pending = new Pending(tokenHash, Environment.TickCount64 + (long)Lifetime.TotalMilliseconds);
         _pending[value] = pending;
         return new Ticket(this, value, pending);
@@ -72,7 +85,7 @@ public sealed class PreviewTickets
     /// <summary>A new spare key for the link whose preview channels are <paramref name="owner"/>; withdraw it when the link closes.</summary>
     internal string IssueSpareKey(byte[] tokenHash, RunnerPreviewChannels owner)
     {
-        var value = Base64Url(RandomNumberGenerator.GetBytes(32));
+        var value = NewValue();
         _spareKeys[value] = (tokenHash, owner);
         return value;
     }
@@ -90,6 +103,9 @@ public sealed class PreviewTickets
     }
 
     private void Withdraw(string value, Pending pending) => _pending.TryRemove(new KeyValuePair<string, Pending>(value, pending));
+
+    /// <summary>43 characters, as a ticket always was (<see cref="SentryVibe.Protocol.LinkProtocol.IsPreviewTicket"/>): this replica's tag, then random.</summary>
+    private string NewValue() => _tag + Base64Url(RandomNumberGenerator.GetBytes(27))[..(43 - TagLength)];
 
     private static string Base64Url(byte[] bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

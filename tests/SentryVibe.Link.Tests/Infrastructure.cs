@@ -439,3 +439,73 @@ public sealed class DevServersAt(int port, params Guid[] projects) : IPreviewTar
 {
     public int? GetDevServerPort(Guid projectId) => projects.Contains(projectId) ? port : null;
 }
+
+/// <summary>
+/// A load balancer in front of several replicas, as Railway's router is: each new TCP connection goes to the next
+/// backend in turn, and its bytes are copied both ways until either side closes.
+/// </summary>
+public sealed class RoundRobinBalancer : IAsyncDisposable
+{
+    private readonly System.Net.Sockets.TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly int[] _backends;
+    private readonly List<System.Net.Sockets.TcpClient> _open = [];
+    private readonly Task _accepting;
+    private int _next;
+
+    public RoundRobinBalancer(params int[] backends)
+    {
+        _backends = backends;
+        _listener.Start();
+        _accepting = AcceptAsync();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Connections passed to each backend so far, in the order given.</summary>
+    public int[] Passed { get; private set; } = [];
+
+    private async Task AcceptAsync()
+    {
+        Passed = new int[_backends.Length];
+        try
+        {
+            while (true)
+            {
+                var client = await _listener.AcceptTcpClientAsync();
+                var index = _next++ % _backends.Length;
+                Passed[index]++;
+                var backend = new System.Net.Sockets.TcpClient();
+                await backend.ConnectAsync(IPAddress.Loopback, _backends[index]);
+                lock (_open) _open.AddRange([client, backend]);
+                _ = PipeAsync(client, backend);
+                _ = PipeAsync(backend, client);
+            }
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private static async Task PipeAsync(System.Net.Sockets.TcpClient from, System.Net.Sockets.TcpClient to)
+    {
+        try
+        {
+            await from.GetStream().CopyToAsync(to.GetStream());
+            to.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            to.Client.Close();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        await _accepting;
+        lock (_open)
+        {
+            foreach (var client in _open) client.Dispose();
+        }
+    }
+}

@@ -91,6 +91,91 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal("dev server says hi to localhost at /page", await GetPreviewAsync(_a, previewId, "page"));
     }
 
+    [Fact]
+    public async Task Behind_one_round_robin_balancer_every_preview_socket_reaches_the_replica_that_asked_for_it()
+    {
+        // One hostname for both replicas: the runner's link lands on one, and each preview socket it dials (a ticket's or
+        // a spare's) on whichever the balancer picks next, so half of them at the replica that does not hold the ticket.
+        await using var dev = await EchoDevServerAsync();
+        var previewId = await PreviewOnRunnerAsync(dev.Project, "balanced", storedPort: dev.Port);
+        await using var balancer = new RoundRobinBalancer(_a.Port, _b.Port);
+        await using var runner = await InProcessRunner.StartAsync(new Uri($"ws://127.0.0.1:{balancer.Port}{LinkProtocol.RunnerPath}"), "balanced",
+            configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(dev.Port, dev.Project)));
+        await runner.WaitConnectedAsync();
+
+        // The dev server closes each connection after its answer: every request needs a new preview socket.
+        for (var i = 0; i < 8; i++)
+        {
+            var broker = i % 2 == 0 ? _a : _b;
+            Assert.Equal($"dev server says hi to localhost at /page{i}", await GetPreviewAsync(broker, previewId, $"page{i}?close"));
+        }
+        Assert.True(balancer.Passed.All(n => n >= 3), $"dials per replica: {string.Join(", ", balancer.Passed)}");
+    }
+
+    [Fact]
+    public async Task A_ticket_dialled_at_the_other_replica_is_passed_on_once_under_the_same_rules()
+    {
+        var (_, victim) = await Tokens.CreateAsync(_db, "tagged");
+        var (_, attacker) = await Tokens.CreateAsync(_db, "tagger");
+        var tries = new Dictionary<string, HttpStatusCode>();
+        var runner = new DialingRunner(async ticket =>
+        {
+            var atB = LinkProtocol.PreviewSocketUri(_b.LinkUri, ticket);
+            tries["another runner's token, at B"] = await RawLink.TryUpgradeAsync(atB, attacker);
+            tries["already passed on once, at B"] = await TryUpgradeRelayedAsync(atB, victim);
+            tries["the link's token, at B"] = await RawLink.TryUpgradeAsync(atB, victim);
+            tries["reused, at A"] = await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_a.LinkUri, ticket), victim);
+        });
+        await using var link = await RawLink.ConnectAsync(_a.LinkUri, victim, runner);
+        await link.HelloAsync("tagged");
+        var previewId = await PreviewOnRunnerAsync(Guid.NewGuid(), "tagged", storedPort: 1);
+
+        using var http = new HttpClient { Timeout = Wait };
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_a.Port}/");
+        request.Headers.Host = $"{previewId}.{PreviewDomain}";
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, tries["the link's token, at B"]);
+        foreach (var refused in new[] { "another runner's token, at B", "already passed on once, at B", "reused, at A" })
+        {
+            Assert.True(tries[refused] == HttpStatusCode.NotFound, $"{refused}: {tries[refused]}");
+        }
+    }
+
+    private static async Task<HttpStatusCode> TryUpgradeRelayedAsync(Uri uri, string token)
+    {
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {token}");
+        socket.Options.SetRequestHeader("X-SentryVibe-Relayed-By", "broker-c");
+        try
+        {
+            await socket.ConnectAsync(uri, CancellationToken.None);
+            socket.Abort();
+            return HttpStatusCode.SwitchingProtocols;
+        }
+        catch (System.Net.WebSockets.WebSocketException)
+        {
+            return socket.HttpStatusCode;
+        }
+    }
+
+    /// <summary>A runner whose answer to a preview channel is the test's own dials with the ticket.</summary>
+    private sealed class DialingRunner(Func<string, Task> dial) : IRunnerService
+    {
+        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
+            Task.FromResult(new CommandAck(envelope.Id, true));
+
+        public async Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
+        {
+            await dial(request.Ticket);
+            return new PreviewChannelAck(true);
+        }
+
+        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
+            Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
+    }
+
     private sealed record EchoDevServer(WebApplication App, int Port, Guid Project) : IAsyncDisposable
     {
         public ValueTask DisposeAsync() => App.DisposeAsync();
@@ -101,7 +186,11 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         var app = WebApplication.CreateSlimBuilder();
         app.WebHost.UseUrls("http://127.0.0.1:0");
         var dev = app.Build();
-        dev.MapGet("/{**path}", (HttpContext c) => $"dev server says hi to {c.Request.Host} at /{c.Request.RouteValues["path"]}");
+        dev.MapGet("/{**path}", (HttpContext c) =>
+        {
+            if (c.Request.Query.ContainsKey("close")) c.Response.Headers.Connection = "close"; // the next request needs a new connection
+            return $"dev server says hi to {c.Request.Host} at /{c.Request.RouteValues["path"]}";
+        });
         await dev.StartAsync();
         return new EchoDevServer(dev, new Uri(dev.Urls.First()).Port, Guid.NewGuid());
     }
