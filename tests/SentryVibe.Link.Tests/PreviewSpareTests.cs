@@ -3,14 +3,11 @@
 // spare that speaks before it has a project never answers a request. The honest runner's: once a preview is in use, its
 // next connections take spares (no ticket), a spare gets its project first, a project the runner has no dev server for
 // is refused with the reason, and a spare not taken is closed after its idle time.
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using SentryVibe.Data;
 using SentryVibe.Protocol;
 using SentryVibe.Runner.Core;
 using SentryVibe.Testing;
@@ -48,7 +45,7 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task A_spare_key_takes_only_its_link_s_token_up_to_the_cap_and_every_other_try_is_the_same_404()
     {
-        var link = await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, new TicketRunner());
+        var link = await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, TicketRunner.Refusing());
         var reply = await link.HelloAsync("victim");
         Assert.True(LinkProtocol.IsPreviewTicket(reply.PreviewSpareKey), $"the Hello reply offers a spare key: {reply.PreviewSpareKey}");
         Assert.Equal(4, reply.PreviewSpares);
@@ -56,7 +53,7 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _attackerToken));
         Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, null));
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, MadeUpKey()), _victimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, Previews.MadeUpTicket()), _victimToken));
 
         var held = new List<ClientWebSocket>();
         for (var i = 0; i < reply.PreviewSpares; i++) held.Add(await RawLink.ConnectSocketAsync(spare, _victimToken));
@@ -76,13 +73,8 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task A_new_preview_connection_takes_a_spare_without_a_ticket_and_the_spare_hears_its_project_first()
     {
-        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
-        var runner = new TicketRunner();
-        var link = Keep(await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner));
-        var reply = await link.HelloAsync("victim");
-        var (project, preview) = await AddProjectAsync("victim");
-        using var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
-        await metrics.WaitForAsync(Idle, v => v == 1, Wait, "the broker to hold the spare");
+        var (runner, project, preview, spare) = await OneSpareAsync();
+        using var _ = spare;
 
         var response = GetAsync(preview);
         var buffer = new byte[4096];
@@ -103,12 +95,8 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     public async Task A_spare_that_speaks_before_it_has_a_project_is_closed_and_never_answers_a_request()
     {
         await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
-        var runner = new TicketRunner();
-        var link = Keep(await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner));
-        var reply = await link.HelloAsync("victim");
-        var (_, preview) = await AddProjectAsync("victim");
-        using var rogue = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
-        await metrics.WaitForAsync(Idle, v => v == 1, Wait, "the broker to hold the spare");
+        var (runner, _, preview, rogue) = await OneSpareAsync(metrics);
+        using var _ = rogue;
 
         // An answer sent ahead, hoping to become the response to whatever request comes next.
         await rogue.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None);
@@ -128,7 +116,7 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
         // A broker of its own: the others' spares must not be retired while a test waits on them.
         var broker = Keep(await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain,
             settings: new Dictionary<string, string> { ["Broker__PreviewSpareIdle"] = "00:00:02" }));
-        var link = Keep(await RawLink.ConnectAsync(broker.LinkUri, _victimToken, new TicketRunner()));
+        var link = Keep(await RawLink.ConnectAsync(broker.LinkUri, _victimToken, TicketRunner.Refusing()));
         var reply = await link.HelloAsync("victim");
         using var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
 
@@ -185,14 +173,31 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(0, metrics.Latest("sentryvibe.preview.tickets.issued"));
     }
 
+    /// <summary>The victim's link (a runner that refuses tickets), a project of its, and one spare the broker holds.</summary>
+    private async Task<(TicketRunner Runner, Guid Project, string Preview, ClientWebSocket Spare)> OneSpareAsync(BrokerMetrics? metrics = null)
+    {
+        var watching = metrics is null ? BrokerMetrics.Start(_broker.ProcessId) : null;
+        try
+        {
+            var runner = TicketRunner.Refusing();
+            var link = Keep(await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner));
+            var reply = await link.HelloAsync("victim");
+            var (project, preview) = await AddProjectAsync("victim");
+            var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
+            await (metrics ?? watching)!.WaitForAsync(Idle, v => v == 1, Wait, "the broker to hold the spare");
+            return (runner, project, preview, spare);
+        }
+        finally
+        {
+            if (watching is not null) await watching.DisposeAsync();
+        }
+    }
+
     private T Keep<T>(T item) where T : IAsyncDisposable
     {
         _cleanup.Add(item);
         return item;
     }
-
-    private static string MadeUpKey() =>
-        Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private async Task<string> BodyAsync(string preview)
     {
@@ -201,47 +206,9 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
         return await response.Content.ReadAsStringAsync();
     }
 
-    private async Task<HttpResponseMessage> GetAsync(string preview)
-    {
-        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Wait };
-        var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_broker.Port}/");
-        request.Headers.Host = $"{preview}.{PreviewDomain}";
-        return await http.SendAsync(request);
-    }
+    private Task<HttpResponseMessage> GetAsync(string preview) => Previews.GetAsync(_broker.Port, $"{preview}.{PreviewDomain}", Wait);
 
-    private async Task<(Guid Project, string Preview)> AddProjectAsync(string runnerId)
-    {
-        var id = Guid.NewGuid();
-        var preview = Guid.NewGuid().ToString("N");
-        await using var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options);
-        db.Projects.Add(new Project
-        {
-            Id = id, Slug = "spare-" + preview[..8], Name = "spare", Prompt = "p", TemplateId = "vite-react", Agent = "none",
-            RunnerId = runnerId, Status = ProjectStatuses.Ready, PreviewId = preview,
-            DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = 1, Provider = "relay" },
-            CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
-        });
-        await db.SaveChangesAsync();
-        return (id, preview);
-    }
-
-    /// <summary>A runner that records each ticket it is handed and refuses it.</summary>
-    private sealed class TicketRunner : IRunnerService
-    {
-        public ConcurrentQueue<string> Tickets { get; } = new();
-
-        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
-            Task.FromResult(new CommandAck(envelope.Id, true));
-
-        public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
-        {
-            Tickets.Enqueue(request.Ticket);
-            return Task.FromResult(new PreviewChannelAck(false, "no dev server here"));
-        }
-
-        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
-            Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
-    }
+    private Task<(Guid Project, string Preview)> AddProjectAsync(string runnerId) => Previews.AddRunningAsync(_db, runnerId);
 
     /// <summary>A dev server that answers each request "hello N" and closes the connection, as one told Connection: close.</summary>
     private sealed class ClosingDevServer : IAsyncDisposable

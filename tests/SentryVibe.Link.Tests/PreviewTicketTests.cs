@@ -2,8 +2,6 @@
 // token, a made-up ticket, a spent one, one the broker stopped waiting for. Each gets the same bare 404 and spends nothing.
 using System.Collections.Concurrent;
 using System.Net;
-using Microsoft.EntityFrameworkCore;
-using SentryVibe.Data;
 using SentryVibe.Protocol;
 using SentryVibe.Testing;
 using Xunit;
@@ -41,7 +39,7 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
             // The attacker's tries come first: none of them may spend the ticket.
             tries["another runner's token"] = await RawLink.TryUpgradeAsync(uri, _attackerToken);
             tries["no token"] = await RawLink.TryUpgradeAsync(uri, null);
-            tries["made-up ticket"] = await RawLink.TryUpgradeAsync(PreviewSocket(MadeUpTicket()), _victimToken);
+            tries["made-up ticket"] = await RawLink.TryUpgradeAsync(PreviewSocket(Previews.MadeUpTicket()), _victimToken);
             tries["the link's token"] = await RawLink.TryUpgradeAsync(uri, _victimToken);
             tries["reused"] = await RawLink.TryUpgradeAsync(uri, _victimToken);
             return new PreviewChannelAck(true);
@@ -97,17 +95,15 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
     {
         using var http = new HttpClient();
         http.DefaultRequestHeaders.Authorization = new("Bearer", _victimToken);
-        using var plain = await http.GetAsync($"http://127.0.0.1:{_broker.Port}/runner/preview/{MadeUpTicket()}");
+        using var plain = await http.GetAsync($"http://127.0.0.1:{_broker.Port}/runner/preview/{Previews.MadeUpTicket()}");
 
         Assert.Equal(HttpStatusCode.NotFound, plain.StatusCode);
         Assert.Equal("", await plain.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(MadeUpTicket()), null));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Previews.MadeUpTicket()), null));
     }
 
     private Uri PreviewSocket(string ticket) => LinkProtocol.PreviewSocketUri(_broker.LinkUri, ticket);
 
-    private static string MadeUpTicket() =>
-        Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private async Task<RawLink> LinkAsVictimAsync(TicketRunner runner)
     {
@@ -116,44 +112,7 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
         return link;
     }
 
-    private async Task<HttpResponseMessage> GetAsync(string preview)
-    {
-        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Wait };
-        var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_broker.Port}/");
-        request.Headers.Host = $"{preview}.{PreviewDomain}";
-        return await http.SendAsync(request);
-    }
+    private Task<HttpResponseMessage> GetAsync(string preview) => Previews.GetAsync(_broker.Port, $"{preview}.{PreviewDomain}", Wait);
 
-    private async Task<string> AddProjectAsync(string runnerId)
-    {
-        var preview = Guid.NewGuid().ToString("N");
-        await using var db = new SentryVibeDb(new DbContextOptionsBuilder<SentryVibeDb>().UseNpgsql(_db).Options);
-        db.Projects.Add(new Project
-        {
-            Id = Guid.NewGuid(), Slug = "ticket-" + preview[..8], Name = "ticket", Prompt = "p", TemplateId = "vite-react", Agent = "none",
-            RunnerId = runnerId, Status = ProjectStatuses.Ready, PreviewId = preview,
-            DevServer = new DevServerState { Status = DevServerStatuses.Running, Port = 1, Provider = "relay" },
-            CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
-        });
-        await db.SaveChangesAsync();
-        return preview;
-    }
-
-    /// <summary>A runner that records each ticket it is handed and answers as the test says.</summary>
-    private sealed class TicketRunner(Func<string, Task<PreviewChannelAck>> answer) : IRunnerService
-    {
-        public ConcurrentQueue<string> Tickets { get; } = new();
-
-        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
-            Task.FromResult(new CommandAck(envelope.Id, true));
-
-        public Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
-        {
-            Tickets.Enqueue(request.Ticket);
-            return answer(request.Ticket);
-        }
-
-        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
-            Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
-    }
+    private async Task<string> AddProjectAsync(string runnerId) => (await Previews.AddRunningAsync(_db, runnerId)).Preview;
 }

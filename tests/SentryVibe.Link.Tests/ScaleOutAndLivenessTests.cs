@@ -118,13 +118,14 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         var (_, victim) = await Tokens.CreateAsync(_db, "tagged");
         var (_, attacker) = await Tokens.CreateAsync(_db, "tagger");
         var tries = new Dictionary<string, HttpStatusCode>();
-        var runner = new DialingRunner(async ticket =>
+        var runner = new TicketRunner(async ticket =>
         {
             var atB = LinkProtocol.PreviewSocketUri(_b.LinkUri, ticket);
             tries["another runner's token, at B"] = await RawLink.TryUpgradeAsync(atB, attacker);
             tries["already passed on once, at B"] = await TryUpgradeRelayedAsync(atB, victim);
             tries["the link's token, at B"] = await RawLink.TryUpgradeAsync(atB, victim);
             tries["reused, at A"] = await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_a.LinkUri, ticket), victim);
+            return new PreviewChannelAck(true);
         });
         await using var link = await RawLink.ConnectAsync(_a.LinkUri, victim, runner);
         await link.HelloAsync("tagged");
@@ -158,22 +159,6 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         {
             return socket.HttpStatusCode;
         }
-    }
-
-    /// <summary>A runner whose answer to a preview channel is the test's own dials with the ticket.</summary>
-    private sealed class DialingRunner(Func<string, Task> dial) : IRunnerService
-    {
-        public Task<CommandAck> ExecuteAsync(CommandEnvelope envelope, CancellationToken cancellationToken) =>
-            Task.FromResult(new CommandAck(envelope.Id, true));
-
-        public async Task<PreviewChannelAck> OpenPreviewChannelAsync(OpenPreviewChannel request, CancellationToken cancellationToken)
-        {
-            await dial(request.Ticket);
-            return new PreviewChannelAck(true);
-        }
-
-        public Task<Heartbeat> HeartbeatAsync(Heartbeat heartbeat, CancellationToken cancellationToken) =>
-            Task.FromResult(new Heartbeat(DateTimeOffset.UtcNow));
     }
 
     private sealed record EchoDevServer(WebApplication App, int Port, Guid Project) : IAsyncDisposable
