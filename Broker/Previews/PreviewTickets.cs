@@ -7,8 +7,8 @@ namespace SentryVibe.Broker.Previews;
 /// <summary>
 /// Tickets for the runner's preview sockets (docs/runner-protocol.md, "Preview relay"): to open a preview connection the
 /// broker mints a ticket, asks the runner over its link to dial <c>/runner/preview/&lt;ticket&gt;</c>, and waits here for
-/// the socket. A ticket is 210 random bits behind the replica's tag, good once, for <see cref="Lifetime"/>, and only for the token of the link that
-/// asked for it: another runner's token, or none, cannot take it. The token is compared by its stored form, without a
+/// the socket. A ticket is 210 random bits behind the replica's tag, good once, for <see cref="Lifetime"/>, and only for
+/// the token of the link that asked for it: another runner's token, or none, cannot take it. The token is compared by its stored form, without a
 /// database round trip: the link that asked was authenticated with it, and revoking a token closes its links.
 /// A link's spare key (<see cref="IssueSpareKey"/>, docs/runner-protocol.md "Spare preview sockets") is the other value
 /// such an address may carry: shaped like a ticket, good for as long as its link is open, under the same rule.
@@ -23,19 +23,17 @@ public sealed class PreviewTickets(SentryVibe.Broker.Link.BrokerIdentity identit
     public const int TagLength = 8;
 
     private readonly string _tag = TagOf(identity.Id);
+    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (byte[] TokenHash, RunnerPreviewChannels Owner)> _spareKeys = new(StringComparer.Ordinal);
+    private long _issued;
+    private long _sparesTaken;
+    private int _sparesIdle;
 
     /// <summary>The tag the tickets of the replica with id <paramref name="brokerId"/> start with.</summary>
     public static string TagOf(string brokerId) => Base64Url(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(brokerId)))[..TagLength];
 
     /// <summary>Whether <paramref name="value"/> was issued by this replica (as a ticket or a spare key), live or not.</summary>
     public bool IsOurs(string value) => value.StartsWith(_tag, StringComparison.Ordinal);
-
-    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (byte[] TokenHash, RunnerPreviewChannels Owner)> _spareKeys = new(StringComparer.Ordinal);
-
-    private long _issued;
-    private long _sparesTaken;
-    private int _sparesIdle;
 
     /// <summary>Tickets issued and not yet taken or withdrawn (for tests and metrics).</summary>
     public int Outstanding => _pending.Count;

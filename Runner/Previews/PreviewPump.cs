@@ -39,6 +39,11 @@ public static class PreviewPump
             tcp.Dispose();
             return (null, $"The dev server on port {port} refused the connection: {e.SocketErrorCode}.");
         }
+        catch
+        {
+            tcp.Dispose(); // cancelled: the link went away meanwhile
+            throw;
+        }
     }
 
     public static async Task RunAsync(WebSocket preview, TcpClient tcp, ILogger logger)

@@ -24,9 +24,6 @@ public sealed class PreviewSpares(PreviewDialer dialer, IPreviewTargets previews
     private int _wanted;
     private int _held; // dialled or being dialled, not yet taken
 
-    /// <summary>Spares held or being dialled now.</summary>
-    public int Held => Volatile.Read(ref _held);
-
     /// <summary>Takes the Hello reply's offer; a broker that makes none (or an older one) gets no spares.</summary>
     public void Enable(string? key, int count)
     {

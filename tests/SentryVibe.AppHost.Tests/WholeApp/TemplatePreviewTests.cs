@@ -53,7 +53,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             await ScreenshotAsync(browser.Page, $"template-{templateId}-2-after-hmr.png");
 
             browser.AssertNoErrors(templateId == "nextjs" ? NextDevClientRace : null);
-            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
+            await browser.AssertNotReloadedAsync("the page was reloaded: the marker set before the edit is gone");
         });
     }
 
@@ -76,7 +76,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             var style = await EditAsync(project.Path, pageFile, "color: #c4b5fd;", "color: rgb(250, 204, 21);");
             await browser.WaitForStyleAsync(".hero .badge", "color", "rgb(250, 204, 21)", HmrTimeout);
             output.WriteLine($"astro: style edit visible {style.Elapsed.TotalSeconds:0.00} s after the write");
-            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded for a style-only edit: the marker set before it is gone");
+            await browser.AssertNotReloadedAsync("the page was reloaded for a style-only edit: the marker set before it is gone");
 
             var markup = await EditAsync(project.Path, pageFile, visibleText, "Edited on disk, shown by HMR:");
             await browser.WaitForTextAsync("Edited on disk, shown by HMR:", HmrTimeout);
@@ -131,7 +131,7 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             await ScreenshotAsync(browser.Page, "template-git-2-after-hmr.png");
 
             browser.AssertNoErrors();
-            Assert.True(await browser.IsMarkedAsync(), "the page was reloaded: the marker set before the edit is gone");
+            await browser.AssertNotReloadedAsync("the page was reloaded: the marker set before the edit is gone");
         });
     }
 
@@ -282,6 +282,8 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
                 page.Console += (_, message) =>
                 {
                     if (message.Type == "error") session.Record($"console error: {message.Text} ({message.Location})");
+                    // The dev clients say why they reload (Next's "[Fast Refresh] performing full reload…", Vite's "[vite] …").
+                    else if (message.Type == "warning" || message.Text.StartsWith("[", StringComparison.Ordinal)) session.Trail($"console {message.Type}: {message.Text}");
                 };
                 session._sinceOpen.Start();
                 // Next.js compiles the page on its first request: the load event can take longer than Playwright's default.
@@ -381,7 +383,13 @@ public sealed class TemplatePreviewTests(RunningAppFixture fixture, ITestOutputH
             await Page.EvaluateAsync("() => { window.__sentryvibeMarker = 42; }");
         }
 
-        public async Task<bool> IsMarkedAsync() => await Page.EvaluateAsync<int?>("() => window.__sentryvibeMarker ?? null") == 42;
+        private async Task<bool> IsMarkedAsync() => await Page.EvaluateAsync<int?>("() => window.__sentryvibeMarker ?? null") == 42;
+
+        /// <summary>Fails with <paramref name="message"/> and what the page went through (its navigations, sockets, warnings) when the marker is gone.</summary>
+        public async Task AssertNotReloadedAsync(string message)
+        {
+            if (!await IsMarkedAsync()) Assert.Fail(message + "; " + await DescribeAsync());
+        }
 
         /// <param name="tolerated">The start of one console error that does not count (see <see cref="NextDevClientRace"/>).</param>
         public void AssertNoErrors(string? tolerated = null)
