@@ -11,7 +11,8 @@ public sealed class PreviewMetrics
 {
     public const string MeterName = "SentryVibe.Broker";
 
-    public PreviewMetrics(IMeterFactory meters, PreviewTargetStore targets, PreviewRelay relay, PreviewTickets tickets)
+    public PreviewMetrics(IMeterFactory meters, PreviewTargetStore targets, PreviewRelay relay, PreviewTickets tickets,
+        PreviewSocketReplicas replicas)
     {
         var meter = meters.Create(MeterName);
         meter.CreateObservableUpDownCounter("sentryvibe.preview.targets.cached", () => targets.CachedCount, "{entry}",
@@ -26,5 +27,7 @@ public sealed class PreviewMetrics
             "Preview connections that took a spare socket (no round trip to the runner before the request).");
         meter.CreateObservableCounter("sentryvibe.preview.tickets.issued", () => tickets.Issued, "{ticket}",
             "Preview connections that asked the runner to dial a socket with a ticket.");
+        meter.CreateObservableCounter("sentryvibe.preview.replica_reads", () => replicas.Reads, "{query}",
+            "Reads of the other replicas' addresses for preview sockets dialled at the wrong one (at most one a second).");
     }
 }

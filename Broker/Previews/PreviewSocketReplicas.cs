@@ -18,6 +18,10 @@ public sealed class PreviewSocketReplicas(NpgsqlDataSource db, BrokerIdentity id
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private IReadOnlyDictionary<string, string> _byTag = new Dictionary<string, string>();
     private long _readAt; // a Stopwatch timestamp; 0: never read
+    private long _reads;
+
+    /// <summary>Times the list was read from the database since start (metric <c>sentryvibe.preview.replica_reads</c>).</summary>
+    public long Reads => Interlocked.Read(ref _reads);
 
     /// <summary>The internal address of the other replica whose tag <paramref name="value"/> starts with, or null.</summary>
     public async Task<string?> AddressForAsync(string value, CancellationToken cancellationToken)
@@ -31,6 +35,7 @@ public sealed class PreviewSocketReplicas(NpgsqlDataSource db, BrokerIdentity id
         {
             if (Stale())
             {
+                Interlocked.Increment(ref _reads);
                 _byTag = await ReadAsync(cancellationToken);
                 Interlocked.Exchange(ref _readAt, Stopwatch.GetTimestamp());
             }

@@ -191,36 +191,44 @@ public static class RelayScenario
             return (new Target($"http://127.0.0.1:{to.Port}", $"{previewId}.preview.localhost:{to.Port}"), far, runner);
         }
         var (spares, sparesFar, sparesRunner) = await FarAsync(broker, "bench-relay-far");
-        var (tickets, ticketsFar, ticketsRunner) = await FarAsync(ticketsOnly, "bench-relay-far-tickets");
         await using (sparesFar)
         await using (sparesRunner)
-        await using (ticketsFar)
-        await using (ticketsRunner)
         {
-            var spareLatency = new List<double>(requests);
-            var ticketLatency = new List<double>(requests);
-            for (var i = 0; i < 5; i++) // the first opens a ticket's socket and sets the runner dialling its spares
+            var (tickets, ticketsFar, ticketsRunner) = await FarAsync(ticketsOnly, "bench-relay-far-tickets");
+            await using (ticketsFar)
+            await using (ticketsRunner)
             {
-                await Fetch.TimedGetAsync(http, spares.Get("/closing"));
-                await Fetch.TimedGetAsync(http, tickets.Get("/closing"));
+                return await NewConnectionsAsync(http, spares, tickets, roundTripMs, requests);
             }
-            for (var i = 0; i < requests; i++)
-            {
-                spareLatency.Add(await Fetch.TimedGetAsync(http, spares.Get("/closing")));
-                ticketLatency.Add(await Fetch.TimedGetAsync(http, tickets.Get("/closing")));
-            }
-            var (s50, s99) = Report.Percentiles(spareLatency);
-            var (t50, t99) = Report.Percentiles(ticketLatency);
-            Console.Error.WriteLine($"new connection, runner {roundTripMs} ms away: spares p50 {s50:0.0} p99 {s99:0.0} ms; tickets p50 {t50:0.0} p99 {t99:0.0} ms");
-            return
-            [
-                new($"Small GET on a new preview connection each, runner {roundTripMs} ms away, with spare sockets ({requests})",
-                    $"p50 {s50:0.0} ms, p99 {s99:0.0} ms", $"tickets only (the same run): p50 {t50:0.0} ms, p99 {t99:0.0} ms",
-                    $"p50 {Report.Ratio(s50, t50)}", "—", null),
-                new("The same, in round trips between runner and broker (p50)", string.Create(CultureInfo.InvariantCulture, $"{s50 / roundTripMs:0.0}"),
-                    string.Create(CultureInfo.InvariantCulture, $"tickets only {t50 / roundTripMs:0.0}"), "—", "—", null),
-            ];
         }
+    }
+
+    /// <summary>(c)'s requests, alternating between the broker with spares and the one without.</summary>
+    private static async Task<List<Figure>> NewConnectionsAsync(HttpClient http, Target spares, Target tickets, int roundTripMs, int requests)
+    {
+        var spareLatency = new List<double>(requests);
+        var ticketLatency = new List<double>(requests);
+        for (var i = 0; i < 5; i++) // the first opens a ticket's socket and sets the runner dialling its spares
+        {
+            await Fetch.TimedGetAsync(http, spares.Get("/closing"));
+            await Fetch.TimedGetAsync(http, tickets.Get("/closing"));
+        }
+        for (var i = 0; i < requests; i++)
+        {
+            spareLatency.Add(await Fetch.TimedGetAsync(http, spares.Get("/closing")));
+            ticketLatency.Add(await Fetch.TimedGetAsync(http, tickets.Get("/closing")));
+        }
+        var (s50, s99) = Report.Percentiles(spareLatency);
+        var (t50, t99) = Report.Percentiles(ticketLatency);
+        Console.Error.WriteLine($"new connection, runner {roundTripMs} ms away: spares p50 {s50:0.0} p99 {s99:0.0} ms; tickets p50 {t50:0.0} p99 {t99:0.0} ms");
+        return
+        [
+            new($"Small GET on a new preview connection each, runner {roundTripMs} ms away, with spare sockets ({requests})",
+                $"p50 {s50:0.0} ms, p99 {s99:0.0} ms", $"tickets only (the same run): p50 {t50:0.0} ms, p99 {t99:0.0} ms",
+                $"p50 {Report.Ratio(s50, t50)}", "—", null),
+            new("The same, in round trips between runner and broker (p50)", string.Create(CultureInfo.InvariantCulture, $"{s50 / roundTripMs:0.0}"),
+                string.Create(CultureInfo.InvariantCulture, $"tickets only {t50 / roundTripMs:0.0}"), "—", "—", null),
+        ];
     }
 
     private static double CpuMilliseconds(BrokerProcess broker)

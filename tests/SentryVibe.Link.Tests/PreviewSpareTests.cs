@@ -18,46 +18,37 @@ namespace SentryVibe.Link.Tests;
 [Collection(LinkCollection.Name)]
 public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
 {
-    private const string PreviewDomain = "preview.example.test";
     private const string Idle = "sentryvibe.preview.spares.idle";
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private readonly List<IAsyncDisposable> _cleanup = [];
-    private string _db = "";
-    private BrokerProcess _broker = null!;
-    private string _victimToken = "";
-    private string _attackerToken = "";
+    private readonly List<ClientWebSocket> _sockets = [];
+    private PreviewBroker _env = null!;
 
-    public async Task InitializeAsync()
-    {
-        _db = await postgres.CreateDatabaseAsync();
-        await Database.MigrateAsync(_db);
-        _broker = await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain);
-        (_, _victimToken) = await Tokens.CreateAsync(_db, "victim");
-        (_, _attackerToken) = await Tokens.CreateAsync(_db, "attacker");
-    }
+    public async Task InitializeAsync() => _env = await PreviewBroker.StartAsync(postgres);
 
     public async Task DisposeAsync()
     {
+        foreach (var socket in _sockets) socket.Dispose();
         foreach (var item in Enumerable.Reverse(_cleanup)) await item.DisposeAsync();
-        await _broker.DisposeAsync();
+        await _env.DisposeAsync();
     }
 
     [Fact]
     public async Task A_spare_key_takes_only_its_link_s_token_up_to_the_cap_and_every_other_try_is_the_same_404()
     {
-        var link = await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, TicketRunner.Refusing());
+        var link = await RawLink.ConnectAsync(_env.Broker.LinkUri, _env.VictimToken, TicketRunner.Refusing());
         var reply = await link.HelloAsync("victim");
         Assert.True(LinkProtocol.IsPreviewTicket(reply.PreviewSpareKey), $"the Hello reply offers a spare key: {reply.PreviewSpareKey}");
         Assert.Equal(4, reply.PreviewSpares);
-        var spare = LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!);
+        var spare = LinkProtocol.PreviewSocketUri(_env.Broker.LinkUri, reply.PreviewSpareKey!);
 
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _attackerToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _env.AttackerToken));
         Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, null));
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, Previews.MadeUpTicket()), _victimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_env.Broker.LinkUri, Previews.MadeUpTicket()), _env.VictimToken));
 
         var held = new List<ClientWebSocket>();
-        for (var i = 0; i < reply.PreviewSpares; i++) held.Add(await RawLink.ConnectSocketAsync(spare, _victimToken));
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _victimToken));
+        for (var i = 0; i < reply.PreviewSpares; i++) held.Add(await RawLink.ConnectSocketAsync(spare, _env.VictimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _env.VictimToken));
 
         // The link closes: its spares are closed with it and its key is the same 404.
         await link.DisposeAsync();
@@ -67,14 +58,13 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
             Assert.Equal(WebSocketMessageType.Close, end.MessageType);
             socket.Dispose();
         }
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _victimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(spare, _env.VictimToken));
     }
 
     [Fact]
     public async Task A_new_preview_connection_takes_a_spare_without_a_ticket_and_the_spare_hears_its_project_first()
     {
         var (runner, project, preview, spare) = await OneSpareAsync();
-        using var _ = spare;
 
         var response = GetAsync(preview);
         var buffer = new byte[4096];
@@ -94,9 +84,8 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task A_spare_that_speaks_before_it_has_a_project_is_closed_and_never_answers_a_request()
     {
-        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        await using var metrics = BrokerMetrics.Start(_env.Broker.ProcessId);
         var (runner, _, preview, rogue) = await OneSpareAsync(metrics);
-        using var _ = rogue;
 
         // An answer sent ahead, hoping to become the response to whatever request comes next.
         await rogue.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"u8.ToArray(), WebSocketMessageType.Binary, true, CancellationToken.None);
@@ -114,11 +103,11 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     public async Task A_spare_not_taken_is_closed_after_its_idle_time()
     {
         // A broker of its own: the others' spares must not be retired while a test waits on them.
-        var broker = Keep(await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain,
+        var broker = Keep(await BrokerProcess.StartAsync(_env.Db, previewDomain: PreviewBroker.Domain,
             settings: new Dictionary<string, string> { ["Broker__PreviewSpareIdle"] = "00:00:02" }));
-        var link = Keep(await RawLink.ConnectAsync(broker.LinkUri, _victimToken, TicketRunner.Refusing()));
+        var link = Keep(await RawLink.ConnectAsync(broker.LinkUri, _env.VictimToken, TicketRunner.Refusing()));
         var reply = await link.HelloAsync("victim");
-        using var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
+        using var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(broker.LinkUri, reply.PreviewSpareKey!), _env.VictimToken);
 
         var end = await spare.ReceiveAsync(new byte[64].AsMemory(), CancellationToken.None).AsTask().WaitAsync(Wait);
 
@@ -128,11 +117,11 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task Once_a_preview_is_in_use_the_runner_keeps_spares_and_its_next_connections_take_them()
     {
-        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        await using var metrics = BrokerMetrics.Start(_env.Broker.ProcessId);
         var server = Keep(new ClosingDevServer());
         var (served, preview) = await AddProjectAsync("spares");
         var (_, unserved) = await AddProjectAsync("spares");
-        var runner = Keep(await InProcessRunner.StartAsync(_broker.LinkUri, "spares",
+        var runner = Keep(await InProcessRunner.StartAsync(_env.Broker.LinkUri, "spares",
             configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(server.Port, served))));
         await runner.WaitConnectedAsync();
 
@@ -156,10 +145,10 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task A_relayed_dev_server_that_starts_serving_has_spares_ready_for_its_first_page_load()
     {
-        await using var metrics = BrokerMetrics.Start(_broker.ProcessId);
+        await using var metrics = BrokerMetrics.Start(_env.Broker.ProcessId);
         var server = Keep(new ClosingDevServer());
         var (project, preview) = await AddProjectAsync("starting");
-        var runner = Keep(await InProcessRunner.StartAsync(_broker.LinkUri, "starting",
+        var runner = Keep(await InProcessRunner.StartAsync(_env.Broker.LinkUri, "starting",
             configure: s => s.AddSingleton<IPreviewTargets>(new DevServersAt(server.Port, project))));
         await runner.WaitConnectedAsync();
 
@@ -176,14 +165,15 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
     /// <summary>The victim's link (a runner that refuses tickets), a project of its, and one spare the broker holds.</summary>
     private async Task<(TicketRunner Runner, Guid Project, string Preview, ClientWebSocket Spare)> OneSpareAsync(BrokerMetrics? metrics = null)
     {
-        var watching = metrics is null ? BrokerMetrics.Start(_broker.ProcessId) : null;
+        var watching = metrics is null ? BrokerMetrics.Start(_env.Broker.ProcessId) : null;
         try
         {
             var runner = TicketRunner.Refusing();
-            var link = Keep(await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner));
+            var link = Keep(await RawLink.ConnectAsync(_env.Broker.LinkUri, _env.VictimToken, runner));
             var reply = await link.HelloAsync("victim");
             var (project, preview) = await AddProjectAsync("victim");
-            var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_broker.LinkUri, reply.PreviewSpareKey!), _victimToken);
+            var spare = await RawLink.ConnectSocketAsync(LinkProtocol.PreviewSocketUri(_env.Broker.LinkUri, reply.PreviewSpareKey!), _env.VictimToken);
+            _sockets.Add(spare);
             await (metrics ?? watching)!.WaitForAsync(Idle, v => v == 1, Wait, "the broker to hold the spare");
             return (runner, project, preview, spare);
         }
@@ -206,9 +196,9 @@ public sealed class PreviewSpareTests(PostgresFixture postgres) : IAsyncLifetime
         return await response.Content.ReadAsStringAsync();
     }
 
-    private Task<HttpResponseMessage> GetAsync(string preview) => Previews.GetAsync(_broker.Port, $"{preview}.{PreviewDomain}", Wait);
+    private Task<HttpResponseMessage> GetAsync(string preview) => _env.GetAsync(preview, Wait);
 
-    private Task<(Guid Project, string Preview)> AddProjectAsync(string runnerId) => Previews.AddRunningAsync(_db, runnerId);
+    private Task<(Guid Project, string Preview)> AddProjectAsync(string runnerId) => _env.AddRunningAsync(runnerId);
 
     /// <summary>A dev server that answers each request "hello N" and closes the connection, as one told Connection: close.</summary>
     private sealed class ClosingDevServer : IAsyncDisposable

@@ -1,10 +1,38 @@
-// What the preview tests share: a runner that records the tickets it is handed, a relayed GET, a running project row.
+// What the preview tests share: a broker with a victim's and an attacker's token, a runner that records the tickets it is
+// handed, a relayed GET, a running project row.
 using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using SentryVibe.Data;
 using SentryVibe.Protocol;
+using SentryVibe.Testing;
 
 namespace SentryVibe.Link.Tests;
+
+/// <summary>
+/// A database of its own, a broker that serves previews under <see cref="Domain"/> on it, and two runner tokens: the
+/// victim's (runner id "victim") and an attacker's ("attacker"). One per test, so what a test counts is its own.
+/// </summary>
+public sealed record PreviewBroker(string Db, BrokerProcess Broker, string VictimToken, string AttackerToken) : IAsyncDisposable
+{
+    public const string Domain = "preview.example.test";
+
+    public static async Task<PreviewBroker> StartAsync(PostgresFixture postgres)
+    {
+        var db = await postgres.CreateDatabaseAsync();
+        await Database.MigrateAsync(db);
+        var broker = await BrokerProcess.StartAsync(db, previewDomain: Domain);
+        var (_, victim) = await Tokens.CreateAsync(db, "victim");
+        var (_, attacker) = await Tokens.CreateAsync(db, "attacker");
+        return new PreviewBroker(db, broker, victim, attacker);
+    }
+
+    /// <summary>GET / of <paramref name="preview"/> through this broker.</summary>
+    public Task<HttpResponseMessage> GetAsync(string preview, TimeSpan timeout) => Previews.GetAsync(Broker.Port, $"{preview}.{Domain}", timeout);
+
+    public Task<(Guid Project, string Preview)> AddRunningAsync(string runnerId) => Previews.AddRunningAsync(Db, runnerId);
+
+    public ValueTask DisposeAsync() => Broker.DisposeAsync();
+}
 
 /// <summary>A runner that records each ticket it is handed and answers as the test says (its own dials, a refusal…).</summary>
 public sealed class TicketRunner(Func<string, Task<PreviewChannelAck>> answer) : IRunnerService

@@ -11,23 +11,12 @@ namespace SentryVibe.Link.Tests;
 [Collection(LinkCollection.Name)]
 public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetime
 {
-    private const string PreviewDomain = "preview.example.test";
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-    private string _db = "";
-    private BrokerProcess _broker = null!;
-    private string _victimToken = "";
-    private string _attackerToken = "";
+    private PreviewBroker _env = null!;
 
-    public async Task InitializeAsync()
-    {
-        _db = await postgres.CreateDatabaseAsync();
-        await Database.MigrateAsync(_db);
-        _broker = await BrokerProcess.StartAsync(_db, previewDomain: PreviewDomain);
-        (_, _victimToken) = await Tokens.CreateAsync(_db, "victim");
-        (_, _attackerToken) = await Tokens.CreateAsync(_db, "attacker");
-    }
+    public async Task InitializeAsync() => _env = await PreviewBroker.StartAsync(postgres);
 
-    public async Task DisposeAsync() => await _broker.DisposeAsync();
+    public async Task DisposeAsync() => await _env.DisposeAsync();
 
     [Fact]
     public async Task Only_the_asking_link_s_token_redeems_its_ticket_once_and_every_other_try_is_the_same_404()
@@ -37,11 +26,11 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
         {
             var uri = PreviewSocket(ticket);
             // The attacker's tries come first: none of them may spend the ticket.
-            tries["another runner's token"] = await RawLink.TryUpgradeAsync(uri, _attackerToken);
+            tries["another runner's token"] = await RawLink.TryUpgradeAsync(uri, _env.AttackerToken);
             tries["no token"] = await RawLink.TryUpgradeAsync(uri, null);
-            tries["made-up ticket"] = await RawLink.TryUpgradeAsync(PreviewSocket(Previews.MadeUpTicket()), _victimToken);
-            tries["the link's token"] = await RawLink.TryUpgradeAsync(uri, _victimToken);
-            tries["reused"] = await RawLink.TryUpgradeAsync(uri, _victimToken);
+            tries["made-up ticket"] = await RawLink.TryUpgradeAsync(PreviewSocket(Previews.MadeUpTicket()), _env.VictimToken);
+            tries["the link's token"] = await RawLink.TryUpgradeAsync(uri, _env.VictimToken);
+            tries["reused"] = await RawLink.TryUpgradeAsync(uri, _env.VictimToken);
             return new PreviewChannelAck(true);
         });
         await using var link = await LinkAsVictimAsync(runner);
@@ -67,7 +56,7 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
         using var response = await GetAsync(preview);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Assert.Single(runner.Tickets)), _victimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Assert.Single(runner.Tickets)), _env.VictimToken));
     }
 
     [Fact]
@@ -86,7 +75,7 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
         using var response = await GetAsync(preview).WaitAsync(Wait);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Assert.Single(runner.Tickets)), _victimToken));
+        Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Assert.Single(runner.Tickets)), _env.VictimToken));
         release.TrySetResult();
     }
 
@@ -94,25 +83,25 @@ public sealed class PreviewTicketTests(PostgresFixture postgres) : IAsyncLifetim
     public async Task Anything_but_a_ticketed_upgrade_is_a_bare_404_with_no_hint()
     {
         using var http = new HttpClient();
-        http.DefaultRequestHeaders.Authorization = new("Bearer", _victimToken);
-        using var plain = await http.GetAsync($"http://127.0.0.1:{_broker.Port}/runner/preview/{Previews.MadeUpTicket()}");
+        http.DefaultRequestHeaders.Authorization = new("Bearer", _env.VictimToken);
+        using var plain = await http.GetAsync($"http://127.0.0.1:{_env.Broker.Port}/runner/preview/{Previews.MadeUpTicket()}");
 
         Assert.Equal(HttpStatusCode.NotFound, plain.StatusCode);
         Assert.Equal("", await plain.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.NotFound, await RawLink.TryUpgradeAsync(PreviewSocket(Previews.MadeUpTicket()), null));
     }
 
-    private Uri PreviewSocket(string ticket) => LinkProtocol.PreviewSocketUri(_broker.LinkUri, ticket);
+    private Uri PreviewSocket(string ticket) => LinkProtocol.PreviewSocketUri(_env.Broker.LinkUri, ticket);
 
 
     private async Task<RawLink> LinkAsVictimAsync(TicketRunner runner)
     {
-        var link = await RawLink.ConnectAsync(_broker.LinkUri, _victimToken, runner);
+        var link = await RawLink.ConnectAsync(_env.Broker.LinkUri, _env.VictimToken, runner);
         await link.HelloAsync("victim");
         return link;
     }
 
-    private Task<HttpResponseMessage> GetAsync(string preview) => Previews.GetAsync(_broker.Port, $"{preview}.{PreviewDomain}", Wait);
+    private Task<HttpResponseMessage> GetAsync(string preview) => _env.GetAsync(preview, Wait);
 
-    private async Task<string> AddProjectAsync(string runnerId) => (await Previews.AddRunningAsync(_db, runnerId)).Preview;
+    private async Task<string> AddProjectAsync(string runnerId) => (await _env.AddRunningAsync(runnerId)).Preview;
 }

@@ -143,6 +143,24 @@ public sealed class TwoBrokerTests(PostgresFixture postgres) : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_flood_of_made_up_tickets_at_a_replica_is_refused_and_reads_the_replica_list_at_most_once_a_second()
+    {
+        // A live runner on A, so B's list of replicas has something to find; then 300 dials at B with tickets no one issued.
+        await using var runner = await InProcessRunner.StartAsync(_a.LinkUri, "flooded");
+        await runner.WaitConnectedAsync();
+        await using var metrics = BrokerMetrics.Start(_b.ProcessId);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var answers = new List<HttpStatusCode>();
+        for (var i = 0; i < 300; i++) answers.Add(await RawLink.TryUpgradeAsync(LinkProtocol.PreviewSocketUri(_b.LinkUri, Previews.MadeUpTicket()), Database.SharedSecret));
+        var seconds = clock.Elapsed.TotalSeconds;
+
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.NotFound, status));
+        await metrics.WaitForAsync("sentryvibe.preview.replica_reads", v => v >= 1, Wait, "B's replica reads metric");
+        var reads = metrics.Latest("sentryvibe.preview.replica_reads");
+        Assert.True(reads <= Math.Ceiling(seconds) + 1, $"{reads} reads of the replica list for 300 made-up tickets in {seconds:0.0} s");
+    }
+
     private static async Task<HttpStatusCode> TryUpgradeRelayedAsync(Uri uri, string token)
     {
         using var socket = new System.Net.WebSockets.ClientWebSocket();
