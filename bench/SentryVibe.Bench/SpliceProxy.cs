@@ -59,24 +59,33 @@ public sealed class SpliceProxy : IDisposable
             Fcntl(pipe[1], 1031 /* F_SETPIPE_SZ */, PipeBytes); // best effort: the default pipe holds 64 KiB
             var source = (int)from.SafeHandle.DangerousGetHandle();
             var target = (int)to.SafeHandle.DangerousGetHandle();
-            while (true)
+            while (Move(source, pipe[1], PipeBytes) is var moved and > 0)
             {
-                var moved = Splice(source, IntPtr.Zero, pipe[1], IntPtr.Zero, PipeBytes, 1 /* SPLICE_F_MOVE */);
-                if (moved <= 0) break; // the source's end (0) or a closed socket (-1)
-                while (moved > 0)
+                for (var left = moved; left > 0;)
                 {
-                    var sent = Splice(pipe[0], IntPtr.Zero, target, IntPtr.Zero, (nuint)moved, 1);
-                    if (sent <= 0) return;
-                    moved -= sent;
+                    var sent = Move(pipe[0], target, (nuint)left);
+                    if (sent <= 0) return; // the destination is gone: so is the connection
+                    left -= sent;
                 }
             }
-            to.Shutdown(SocketShutdown.Send);
+            to.Shutdown(SocketShutdown.Send); // the source's end (0), or its error: the destination hears the end either way
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         finally
         {
             Close(pipe[0]);
             Close(pipe[1]);
+        }
+    }
+
+    /// <summary>One splice(2), again when a signal interrupted it: bytes moved, 0 at the end, -1 on an error.</summary>
+    private static nint Move(int from, int to, nuint length)
+    {
+        const int interrupted = 4; // EINTR
+        while (true)
+        {
+            var moved = Splice(from, IntPtr.Zero, to, IntPtr.Zero, length, 1 /* SPLICE_F_MOVE */);
+            if (moved >= 0 || Marshal.GetLastPInvokeError() != interrupted) return moved;
         }
     }
 
