@@ -38,7 +38,17 @@ public sealed class SpliceProxy : IDisposable
                 var client = _listener.Accept();
                 var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 client.NoDelay = true;
-                server.Connect(IPAddress.Loopback, _targetPort);
+                try
+                {
+                    server.Connect(IPAddress.Loopback, _targetPort);
+                }
+                catch (SocketException)
+                {
+                    // The target is not there: this connection ends, the next may find it.
+                    client.Dispose();
+                    server.Dispose();
+                    continue;
+                }
                 lock (_sockets) _sockets.AddRange([client, server]);
                 foreach (var (from, to) in new[] { (client, server), (server, client) })
                 {
@@ -54,8 +64,12 @@ public sealed class SpliceProxy : IDisposable
     {
         var pipe = new int[2];
         if (Pipe2(pipe, 0x80000 /* O_CLOEXEC */) != 0) return;
+        bool fromHeld = false, toHeld = false;
         try
         {
+            // Held while spliced, so a Dispose meanwhile cannot close a descriptor number that another file then reuses.
+            from.SafeHandle.DangerousAddRef(ref fromHeld);
+            to.SafeHandle.DangerousAddRef(ref toHeld);
             Fcntl(pipe[1], 1031 /* F_SETPIPE_SZ */, PipeBytes); // best effort: the default pipe holds 64 KiB
             var source = (int)from.SafeHandle.DangerousGetHandle();
             var target = (int)to.SafeHandle.DangerousGetHandle();
@@ -73,6 +87,8 @@ public sealed class SpliceProxy : IDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         finally
         {
+            if (fromHeld) from.SafeHandle.DangerousRelease();
+            if (toHeld) to.SafeHandle.DangerousRelease();
             Close(pipe[0]);
             Close(pipe[1]);
         }
